@@ -1,0 +1,240 @@
+//! `sl_policy`: what a sandbox may do. Setters validate at once and name the bad argument.
+
+use super::{boundary, c_path, c_str, non_null};
+use crate::error::Error;
+use crate::policy::{Access, Policy};
+use std::ffi::{c_char, OsStr};
+use std::os::unix::ffi::OsStrExt;
+
+/// A sandbox policy: paths, seed, environment, stdio, limits.
+///
+/// Create with `sl_policy_new`, free with `sl_policy_free`. A policy is read, never
+/// changed, by `sl_spawn`, so one policy can start many children from many threads
+/// at once. Setters must not run concurrently with other calls on the same policy.
+pub struct sl_policy {
+    pub(crate) inner: Policy,
+}
+
+/// Borrow the policy behind a handle, refusing NULL.
+///
+/// # Safety
+/// `p` is NULL or a live handle from `sl_policy_new`.
+pub(crate) unsafe fn policy_mut<'a>(func: &str, p: *mut sl_policy) -> Result<&'a mut Policy, Error> {
+    non_null(func, "policy", p)?;
+    // SAFETY: non-NULL and, per the API contract, a live handle not used concurrently.
+    Ok(unsafe { &mut (*p).inner })
+}
+
+/// Create an empty policy.
+///
+/// The empty policy allows no file access except `/dev/null`, `/dev/zero`,
+/// `/dev/full` (read/write) and `/dev/urandom`, `/dev/random` (read), passes no
+/// environment variables, inherits the host's stdio, has no timeout and no seed,
+/// and is strict: a spawn fails with `SL_E_UNSUPPORTED` when the kernel cannot
+/// enforce the policy.
+///
+/// Returns `SL_OK` and writes the handle to `*out`, or `SL_E_INVALID` if `out` is NULL.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn sl_policy_new(out: *mut *mut sl_policy) -> i32 {
+    boundary(|| {
+        non_null("sl_policy_new", "out", out)?;
+        let p = Box::new(sl_policy { inner: Policy::new() });
+        // SAFETY: `out` is non-NULL; the caller provides writable storage.
+        unsafe { *out = Box::into_raw(p) };
+        Ok(())
+    })
+}
+
+/// Copy a policy (rules, seed, environment, stdio, limits) into a new handle.
+///
+/// Returns `SL_OK`, or `SL_E_INVALID` if `policy` or `out` is NULL. Safe to call
+/// while other threads spawn from `policy`.
+#[no_mangle]
+pub extern "C" fn sl_policy_clone(policy: *const sl_policy, out: *mut *mut sl_policy) -> i32 {
+    boundary(|| {
+        non_null("sl_policy_clone", "policy", policy)?;
+        non_null("sl_policy_clone", "out", out)?;
+        // SAFETY: non-NULL live handle; cloning only reads it.
+        let copy = unsafe { (*policy).inner.clone() };
+        // SAFETY: `out` is non-NULL writable storage.
+        unsafe { *out = Box::into_raw(Box::new(sl_policy { inner: copy })) };
+        Ok(())
+    })
+}
+
+/// Free a policy. NULL is accepted and ignored.
+///
+/// Children already spawned from it are not affected.
+#[no_mangle]
+pub extern "C" fn sl_policy_free(policy: *mut sl_policy) {
+    let _ = boundary(|| {
+        if !policy.is_null() {
+            // SAFETY: a handle from sl_policy_new, freed exactly once by contract.
+            drop(unsafe { Box::from_raw(policy) });
+        }
+        Ok(())
+    });
+}
+
+fn allow(func: &str, policy: *mut sl_policy, path: *const c_char, access: Access) -> i32 {
+    boundary(|| {
+        // SAFETY: per the API contract, policy is NULL or live, path NULL or a C string.
+        let (p, path) = unsafe { (policy_mut(func, policy)?, c_path(func, "path", path)?) };
+        p.allow(path, access)
+    })
+}
+
+/// Let the child read files and list directories beneath `path` (a Landlock rule).
+///
+/// `path` must be absolute and exist now. Returns `SL_OK`, or `SL_E_INVALID`
+/// (NULL argument, relative or missing path; the message names it).
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_read(policy: *mut sl_policy, path: *const c_char) -> i32 {
+    allow("sl_policy_allow_read", policy, path, Access::Read)
+}
+
+/// Let the child read, create, write, truncate, rename and remove beneath `path`.
+///
+/// `path` must be absolute and exist now. Returns `SL_OK` or `SL_E_INVALID`.
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_write(policy: *mut sl_policy, path: *const c_char) -> i32 {
+    allow("sl_policy_allow_write", policy, path, Access::Write)
+}
+
+/// Let the child execute (and read) files beneath `path`.
+///
+/// Execution is confined only once a policy has at least one exec rule: without
+/// any, the child may execute whatever it may read. With one or more, it may
+/// execute only files beneath exec paths. `path` must be absolute and exist now.
+/// Returns `SL_OK` or `SL_E_INVALID`.
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_exec(policy: *mut sl_policy, path: *const c_char) -> i32 {
+    allow("sl_policy_allow_exec", policy, path, Access::Exec)
+}
+
+/// Make the run deterministic with this seed.
+///
+/// `getrandom()`, and reads of `/dev/urandom` and `/dev/random` (however opened),
+/// return bytes of a ChaCha stream keyed by `seed`: two runs with one seed read
+/// the same bytes. If seeded bytes cannot be served, the run fails rather than
+/// reading real entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+#[no_mangle]
+pub extern "C" fn sl_policy_set_random_seed(policy: *mut sl_policy, seed: u64) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_set_random_seed", policy)? }.set_seed(seed);
+        Ok(())
+    })
+}
+
+/// Set an environment variable for the child; `value` NULL removes it.
+///
+/// By default the child's environment is empty: call `sl_policy_inherit_env` to
+/// start from the host's environment (read at each spawn). Later calls win.
+/// Returns `SL_OK`, or `SL_E_INVALID` (NULL policy or name, empty name, name with '=').
+#[no_mangle]
+pub extern "C" fn sl_policy_set_env(
+    policy: *mut sl_policy,
+    name: *const c_char,
+    value: *const c_char,
+) -> i32 {
+    boundary(|| {
+        let f = "sl_policy_set_env";
+        // SAFETY: pointers are NULL or valid C strings by contract.
+        let (p, name) = unsafe { (policy_mut(f, policy)?, c_str(f, "name", name)?) };
+        let value = if value.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL C string by contract.
+            Some(OsStr::from_bytes(unsafe { c_str(f, "value", value)? }.to_bytes()))
+        };
+        p.set_env(OsStr::from_bytes(name.to_bytes()), value)
+    })
+}
+
+/// Start the child's environment from the host's (`on` = true) or from nothing.
+///
+/// The host's environment is read at each `sl_spawn`. Variables from
+/// `sl_policy_set_env` apply on top. Returns `SL_OK` or `SL_E_INVALID`.
+#[no_mangle]
+pub extern "C" fn sl_policy_inherit_env(policy: *mut sl_policy, on: bool) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_inherit_env", policy)? }.inherit_env(on);
+        Ok(())
+    })
+}
+
+/// Forget every variable set with `sl_policy_set_env` and stop inheriting.
+///
+/// The child then starts with an empty environment. Returns `SL_OK` or `SL_E_INVALID`.
+#[no_mangle]
+pub extern "C" fn sl_policy_clear_env(policy: *mut sl_policy) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_clear_env", policy)? }.clear_env();
+        Ok(())
+    })
+}
+
+/// Run the child in directory `dir` (absolute, existing). Default: the host's cwd.
+///
+/// Returns `SL_OK` or `SL_E_INVALID` (NULL, relative, missing or not a directory).
+/// The child also needs a Landlock rule covering `dir` to list it.
+#[no_mangle]
+pub extern "C" fn sl_policy_set_cwd(policy: *mut sl_policy, dir: *const c_char) -> i32 {
+    boundary(|| {
+        let f = "sl_policy_set_cwd";
+        // SAFETY: pointers are NULL or valid by contract.
+        let (p, dir) = unsafe { (policy_mut(f, policy)?, c_path(f, "dir", dir)?) };
+        p.set_cwd(dir)
+    })
+}
+
+/// Give the child these host fds as its stdin, stdout and stderr; -1 = the host's own.
+///
+/// The fds are duplicated at each spawn, so the host may close them after
+/// `sl_spawn` returns. Every other fd of the host is closed in the child.
+/// Returns `SL_OK` or `SL_E_INVALID` (NULL policy, an fd that is not open or < -1).
+#[no_mangle]
+pub extern "C" fn sl_policy_set_stdio(
+    policy: *mut sl_policy,
+    stdin_fd: i32,
+    stdout_fd: i32,
+    stderr_fd: i32,
+) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_set_stdio", policy)? }.set_stdio([stdin_fd, stdout_fd, stderr_fd])
+    })
+}
+
+/// Kill the whole sandbox `ms` milliseconds after it starts; 0 = no timeout.
+///
+/// A child killed this way reports `WIFSIGNALED` with `SIGKILL`, and
+/// `sl_child_timed_out` returns true. Returns `SL_OK` or `SL_E_INVALID`.
+#[no_mangle]
+pub extern "C" fn sl_policy_set_timeout_ms(policy: *mut sl_policy, ms: u64) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_set_timeout_ms", policy)? }.set_timeout_ms(ms);
+        Ok(())
+    })
+}
+
+/// Choose strict (`on` = false, the default) or best-effort enforcement.
+///
+/// Strict: `sl_spawn` fails with `SL_E_UNSUPPORTED` and says what is missing when
+/// the kernel cannot enforce the policy (no Landlock, Landlock ABI < 3 which
+/// cannot restrict truncate, ABI < 6 which cannot stop signals to host processes,
+/// no seccomp user notification while a seed is set). Best effort: run with what
+/// the kernel enforces; `sl_features()` tells what that is. Returns `SL_OK` or `SL_E_INVALID`.
+#[no_mangle]
+pub extern "C" fn sl_policy_set_best_effort(policy: *mut sl_policy, on: bool) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_set_best_effort", policy)? }.set_best_effort(on);
+        Ok(())
+    })
+}

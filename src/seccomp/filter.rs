@@ -1,0 +1,625 @@
+//! The sandbox's seccomp filter: the default deny list (DESIGN.md §4.2 step 3,
+//! research/sandbox-peers.md §2) plus notifications for the syscalls a
+//! supervisor handler needs. Everything else is allowed with a constant action,
+//! so it runs at native speed through the kernel's seccomp action cache.
+//!
+//! Argument checks on `int`/`unsigned int` parameters compare the low 32 bits
+//! only, because that is all the kernel reads: a check on 64 bits could be
+//! bypassed with junk in the high half (CVE-2019-10063).
+
+use super::bpf::{self, Action, ArgTest, FilterSpec, SyscallRule};
+
+/// What the filter must route to the supervisor. More fields come with more
+/// handlers.
+#[derive(Clone, Debug, Default)]
+pub struct FilterOptions {
+    /// Answer `getrandom` and reads of /dev/urandom from the seeded stream.
+    pub notify_random: bool,
+    /// Inclusive fd range reserved for the injected /dev/urandom descriptors.
+    pub urandom_fd_lo: u32,
+    pub urandom_fd_hi: u32,
+}
+
+const EPERM: Action = Action::Errno(libc::EPERM as u16);
+/// ENOSYS, not EPERM, where callers have a fallback they only take on ENOSYS
+/// (glibc's clone3 → clone, liburing users, new → old mount API).
+const ENOSYS: Action = Action::Errno(libc::ENOSYS as u16);
+
+// x86_64 values, written out so the filter does not depend on which libc
+// target happens to define them.
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541c;
+const PR_SET_DUMPABLE: u64 = 4;
+const PR_SET_TSC: u64 = 26;
+const PR_SET_SECUREBITS: u64 = 28;
+const PR_SET_PTRACER: u64 = 0x5961_6d61;
+const ARCH_SET_CPUID: u64 = 0x1012;
+const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
+const PERSONALITY_QUERY: u64 = 0xffff_ffff;
+/// Not yet in libc 0.2 (Linux 6.15, same number on every arch).
+const SYS_OPEN_TREE_ATTR: libc::c_long = 467;
+
+const CLONE_NEWTIME: u64 = 0x0000_0080;
+const CLONE_NEWNS: u64 = 0x0002_0000;
+const CLONE_UNTRACED: u64 = 0x0080_0000;
+const CLONE_NEWCGROUP: u64 = 0x0200_0000;
+const CLONE_NEWUTS: u64 = 0x0400_0000;
+const CLONE_NEWIPC: u64 = 0x0800_0000;
+const CLONE_NEWUSER: u64 = 0x1000_0000;
+const CLONE_NEWPID: u64 = 0x2000_0000;
+const CLONE_NEWNET: u64 = 0x4000_0000;
+/// On `clone` (not clone3) the 0x80 bit of CLONE_NEWTIME lies inside CSIGNAL,
+/// the exit-signal byte; any signal with that bit is >= 128, which the kernel
+/// rejects anyway, so including it costs nothing and covers the flag's intent.
+/// CLONE_UNTRACED would let a child escape the supervisor's ptrace fork
+/// tracking (DESIGN.md §4.2 step 4).
+const CLONE_DENIED: u64 = CLONE_NEWNS
+    | CLONE_NEWCGROUP
+    | CLONE_NEWUTS
+    | CLONE_NEWIPC
+    | CLONE_NEWUSER
+    | CLONE_NEWPID
+    | CLONE_NEWNET
+    | CLONE_NEWTIME
+    | CLONE_UNTRACED;
+
+/// Host-wide damage, kernel attack surface, other processes' memory, or
+/// undoing the sandbox. `kcmp` stays allowed: it only compares two of the
+/// caller's own processes' resources and needs ptrace access to both.
+const DENY_EPERM: &[libc::c_long] = &[
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_reboot,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_quotactl_fd,
+    libc::SYS_syslog,
+    libc::SYS_vhangup,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_modify_ldt,
+    libc::SYS_uselib,
+    libc::SYS_nfsservctl,
+    libc::SYS_mbind,
+    libc::SYS_set_mempolicy,
+    libc::SYS_set_mempolicy_home_node,
+    libc::SYS_migrate_pages,
+    libc::SYS_move_pages,
+];
+
+/// io_uring submissions are invisible to seccomp; clone3 passes its flags in
+/// memory, which BPF cannot read, so it would bypass the `clone` flag check.
+const DENY_ENOSYS: &[libc::c_long] = &[
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_clone3,
+    libc::SYS_open_tree,
+    SYS_OPEN_TREE_ATTR,
+    libc::SYS_move_mount,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+];
+
+fn nr(sys: libc::c_long) -> u32 {
+    sys as u32
+}
+
+fn low32_eq(arg: u8, value: u64) -> ArgTest {
+    ArgTest::MaskedEq {
+        arg,
+        mask: 0xffff_ffff,
+        value,
+        low32: true,
+    }
+}
+
+fn rule(sys: libc::c_long, checks: Vec<(ArgTest, Action)>, otherwise: Action) -> SyscallRule {
+    SyscallRule {
+        nr: nr(sys),
+        checks,
+        otherwise,
+    }
+}
+
+/// Argument-level denials: each syscall stays usable for its ordinary ops.
+///
+/// `seccomp()` and `prctl(PR_SET_SECCOMP)` stay allowed, so sandboxed programs
+/// can sandbox themselves further. The kernel runs every filter in the chain
+/// and applies the most restrictive result, and no_new_privs is already set,
+/// so a nested filter can only make syscalls fail, never let one past ours.
+/// The one way a nested filter could take a syscall away from our supervisor
+/// is its own listener (for equal USER_NOTIF results the newest filter wins,
+/// and it could answer CONTINUE); the kernel refuses a second listener in a
+/// filter chain with EBUSY while ours is open (tested in `notify`).
+fn argument_rules() -> Vec<SyscallRule> {
+    vec![
+        // x86_64 clone(flags, stack, parent_tid, child_tid, tls): arg 0 is the
+        // flags, and the kernel reads only their low 32 bits.
+        rule(
+            libc::SYS_clone,
+            vec![(
+                ArgTest::AnyBits {
+                    arg: 0,
+                    mask: CLONE_DENIED,
+                },
+                EPERM,
+            )],
+            Action::Allow,
+        ),
+        // Pushing bytes into the controlling terminal's input reaches the
+        // shell outside the sandbox (CVE-2017-5226, CVE-2023-28100).
+        rule(
+            libc::SYS_ioctl,
+            vec![
+                (low32_eq(1, TIOCSTI), EPERM),
+                (low32_eq(1, TIOCLINUX), EPERM),
+            ],
+            Action::Allow,
+        ),
+        // Options that would undo the sandbox: a non-dumpable child locks the
+        // supervisor out of /proc/PID/mem and process_vm_readv; securebits and
+        // a ptracer exception change who may act on the child; PR_SET_TSC
+        // would undo rdtsc trapping.
+        rule(
+            libc::SYS_prctl,
+            vec![
+                (low32_eq(0, PR_SET_DUMPABLE), EPERM),
+                (low32_eq(0, PR_SET_SECUREBITS), EPERM),
+                (low32_eq(0, PR_SET_PTRACER), EPERM),
+                (low32_eq(0, PR_SET_TSC), EPERM),
+            ],
+            Action::Allow,
+        ),
+        // Turning CPUID faulting off would expose the real CPU (RDRAND etc.).
+        rule(
+            libc::SYS_arch_prctl,
+            vec![(low32_eq(0, ARCH_SET_CPUID), EPERM)],
+            Action::Allow,
+        ),
+        // personality takes an unsigned int. Only the query and PER_LINUX with
+        // or without ADDR_NO_RANDOMIZE pass: READ_IMPLIES_EXEC makes every
+        // readable mapping executable, and the other personalities change the
+        // ABI under the filter.
+        rule(
+            libc::SYS_personality,
+            vec![
+                (low32_eq(0, PERSONALITY_QUERY), Action::Allow),
+                (
+                    ArgTest::MaskedEq {
+                        arg: 0,
+                        mask: !ADDR_NO_RANDOMIZE,
+                        value: 0,
+                        low32: true,
+                    },
+                    Action::Allow,
+                ),
+            ],
+            EPERM,
+        ),
+    ]
+}
+
+/// Routes randomness to the supervisor. Reads are notified only on the
+/// reserved fd range, so ordinary I/O never leaves the kernel.
+fn random_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
+    let in_range = |arg: u8| ArgTest::Range32 {
+        arg,
+        lo: opts.urandom_fd_lo,
+        hi: opts.urandom_fd_hi,
+    };
+    let notify_if_fd = |sys: libc::c_long, args: &[u8]| {
+        rule(
+            sys,
+            args.iter()
+                .map(|&a| (in_range(a), Action::Notify))
+                .collect(),
+            Action::Allow,
+        )
+    };
+    let mut rules = vec![
+        rule(libc::SYS_getrandom, Vec::new(), Action::Notify),
+        // Any path may resolve to /dev/urandom (symlinks, /proc/self/fd, ...),
+        // so every open is seen and the supervisor injects its own device fd.
+        rule(libc::SYS_open, Vec::new(), Action::Notify),
+        rule(libc::SYS_openat, Vec::new(), Action::Notify),
+        rule(libc::SYS_openat2, Vec::new(), Action::Notify),
+    ];
+    for sys in [
+        libc::SYS_read,
+        libc::SYS_readv,
+        libc::SYS_pread64,
+        libc::SYS_preadv,
+        libc::SYS_preadv2,
+        libc::SYS_splice,
+        libc::SYS_copy_file_range,
+        // Duplicates of a reserved fd would leave the range and read the real
+        // device, so the supervisor performs them.
+        libc::SYS_dup,
+        libc::SYS_fcntl,
+    ] {
+        rules.push(notify_if_fd(sys, &[0]));
+    }
+    // sendfile(out_fd, in_fd, ...): the data comes from in_fd.
+    rules.push(notify_if_fd(libc::SYS_sendfile, &[1]));
+    // dup2/dup3 onto a reserved fd would replace the device the supervisor
+    // answers for.
+    rules.push(notify_if_fd(libc::SYS_dup2, &[0, 1]));
+    rules.push(notify_if_fd(libc::SYS_dup3, &[0, 1]));
+    // close_range needs no rule: closing reserved fds loses nothing, and the
+    // default is already Allow.
+    rules
+}
+
+/// The filter as a spec: deny list, argument rules, optional notifications,
+/// default Allow.
+pub fn build(opts: &FilterOptions) -> FilterSpec {
+    let mut rules: Vec<SyscallRule> = Vec::new();
+    rules.extend(
+        DENY_EPERM
+            .iter()
+            .map(|&sys| SyscallRule::constant(nr(sys), EPERM)),
+    );
+    rules.extend(
+        DENY_ENOSYS
+            .iter()
+            .map(|&sys| SyscallRule::constant(nr(sys), ENOSYS)),
+    );
+    rules.extend(argument_rules());
+    if opts.notify_random {
+        rules.extend(random_rules(opts));
+    }
+    FilterSpec {
+        default: Action::Allow,
+        rules,
+    }
+}
+
+/// The filter as a BPF program ready for `seccomp(SECCOMP_SET_MODE_FILTER)`.
+pub fn build_program(opts: &FilterOptions) -> Result<Vec<libc::sock_filter>, String> {
+    bpf::assemble(&build(opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seccomp::bpf::{interpret, SeccompData, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
+
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    const RET_ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
+    const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+    fn random_opts() -> FilterOptions {
+        FilterOptions {
+            notify_random: true,
+            urandom_fd_lo: 1000,
+            urandom_fd_hi: 1003,
+        }
+    }
+
+    fn run(prog: &[libc::sock_filter], sys: libc::c_long, args: &[u64]) -> u32 {
+        let mut d = SeccompData {
+            nr: sys as i32,
+            arch: AUDIT_ARCH_X86_64,
+            ..Default::default()
+        };
+        d.args[..args.len()].copy_from_slice(args);
+        interpret(prog, &d)
+    }
+
+    #[test]
+    fn deny_list() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        assert_eq!(run(&prog, libc::SYS_ptrace, &[0]), RET_EPERM);
+        assert_eq!(run(&prog, libc::SYS_bpf, &[0]), RET_EPERM);
+        assert_eq!(run(&prog, libc::SYS_unshare, &[0]), RET_EPERM);
+        assert_eq!(run(&prog, libc::SYS_move_pages, &[0]), RET_EPERM);
+        assert_eq!(run(&prog, libc::SYS_io_uring_setup, &[1, 0]), RET_ENOSYS);
+        assert_eq!(run(&prog, libc::SYS_clone3, &[0, 88]), RET_ENOSYS);
+        assert_eq!(run(&prog, libc::SYS_fsopen, &[0]), RET_ENOSYS);
+        assert_eq!(run(&prog, SYS_OPEN_TREE_ATTR, &[0]), RET_ENOSYS);
+        assert_eq!(run(&prog, libc::SYS_kcmp, &[0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_getpid, &[]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_execve, &[]), ALLOW);
+    }
+
+    #[test]
+    fn clone_flags() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        let sigchld = libc::SIGCHLD as u64;
+        assert_eq!(run(&prog, libc::SYS_clone, &[0x3d0f00]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_clone, &[sigchld]), ALLOW);
+        assert_eq!(
+            run(
+                &prog,
+                libc::SYS_clone,
+                &[libc::CLONE_VM as u64 | 0x4000 | sigchld]
+            ),
+            ALLOW
+        );
+        for flag in [
+            CLONE_NEWUSER,
+            CLONE_NEWNS,
+            CLONE_NEWPID,
+            CLONE_NEWNET,
+            CLONE_NEWUTS,
+            CLONE_NEWIPC,
+            CLONE_NEWCGROUP,
+            CLONE_UNTRACED,
+        ] {
+            assert_eq!(
+                run(&prog, libc::SYS_clone, &[flag | sigchld]),
+                RET_EPERM,
+                "{flag:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn ioctl_checks_low_32_bits() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        assert_eq!(run(&prog, libc::SYS_ioctl, &[0, TIOCSTI]), RET_EPERM);
+        assert_eq!(
+            run(&prog, libc::SYS_ioctl, &[0, 0xdead_0000_5412]),
+            RET_EPERM
+        );
+        assert_eq!(run(&prog, libc::SYS_ioctl, &[0, TIOCLINUX]), RET_EPERM);
+        assert_eq!(
+            run(&prog, libc::SYS_ioctl, &[0, 1 << 40 | TIOCLINUX]),
+            RET_EPERM
+        );
+        assert_eq!(run(&prog, libc::SYS_ioctl, &[0, 0x5401]), ALLOW); // TCGETS
+    }
+
+    #[test]
+    fn prctl_arch_prctl_seccomp() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        for op in [
+            PR_SET_DUMPABLE,
+            PR_SET_SECUREBITS,
+            PR_SET_PTRACER,
+            PR_SET_TSC,
+        ] {
+            assert_eq!(run(&prog, libc::SYS_prctl, &[op]), RET_EPERM, "{op}");
+            assert_eq!(run(&prog, libc::SYS_prctl, &[op | 7 << 32]), RET_EPERM);
+        }
+        assert_eq!(run(&prog, libc::SYS_prctl, &[15]), ALLOW); // PR_SET_NAME
+        assert_eq!(run(&prog, libc::SYS_prctl, &[53, 0, 0]), ALLOW); // SPECULATION_CTRL
+        assert_eq!(run(&prog, libc::SYS_prctl, &[22, 2]), ALLOW); // PR_SET_SECCOMP
+        assert_eq!(
+            run(&prog, libc::SYS_arch_prctl, &[ARCH_SET_CPUID, 1]),
+            RET_EPERM
+        );
+        assert_eq!(run(&prog, libc::SYS_arch_prctl, &[0x1002, 0]), ALLOW); // SET_FS
+        assert_eq!(run(&prog, libc::SYS_seccomp, &[1, 0, 0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_seccomp, &[1, 8, 0]), ALLOW);
+    }
+
+    #[test]
+    fn personality() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        let p = |v: u64| run(&prog, libc::SYS_personality, &[v]);
+        assert_eq!(p(0xffff_ffff), ALLOW);
+        assert_eq!(p(0), ALLOW);
+        assert_eq!(p(ADDR_NO_RANDOMIZE), ALLOW);
+        assert_eq!(p(0x0400000), RET_EPERM); // READ_IMPLIES_EXEC
+        assert_eq!(p(0x0008), RET_EPERM); // PER_LINUX32
+        assert_eq!(p(0x0020000), RET_EPERM); // UNAME26
+                                             // The kernel truncates to unsigned int, so the high half is noise.
+        assert_eq!(p(0xffff_ffff_ffff_ffff), ALLOW);
+        assert_eq!(p(1 << 40 | 0x0400000), RET_EPERM);
+    }
+
+    #[test]
+    fn foreign_arch_and_x32_are_killed() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        let d = SeccompData {
+            nr: 20,
+            arch: AUDIT_ARCH_I386,
+            ..Default::default()
+        };
+        assert_eq!(interpret(&prog, &d), KILL);
+        let d = SeccompData {
+            nr: (0x4000_0000 | libc::SYS_getpid) as i32,
+            arch: AUDIT_ARCH_X86_64,
+            ..Default::default()
+        };
+        assert_eq!(interpret(&prog, &d), KILL);
+    }
+
+    #[test]
+    fn random_notifications() {
+        let plain = build_program(&FilterOptions::default()).unwrap();
+        assert_eq!(run(&plain, libc::SYS_getrandom, &[0, 16, 0]), ALLOW);
+        assert_eq!(run(&plain, libc::SYS_read, &[1000, 0, 16]), ALLOW);
+        assert_eq!(run(&plain, libc::SYS_openat, &[0]), ALLOW);
+
+        let prog = build_program(&random_opts()).unwrap();
+        assert_eq!(run(&prog, libc::SYS_getrandom, &[0, 16, 0]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_openat, &[0]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_open, &[0]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_openat2, &[0]), NOTIFY);
+        for sys in [
+            libc::SYS_read,
+            libc::SYS_readv,
+            libc::SYS_pread64,
+            libc::SYS_preadv,
+            libc::SYS_preadv2,
+            libc::SYS_dup,
+            libc::SYS_fcntl,
+            libc::SYS_splice,
+            libc::SYS_copy_file_range,
+        ] {
+            assert_eq!(run(&prog, sys, &[1000]), NOTIFY, "{sys}");
+            assert_eq!(run(&prog, sys, &[1003]), NOTIFY, "{sys}");
+            assert_eq!(run(&prog, sys, &[0xffff_0000_0000_03e9]), NOTIFY, "{sys}");
+            assert_eq!(run(&prog, sys, &[3]), ALLOW, "{sys}");
+            assert_eq!(run(&prog, sys, &[999]), ALLOW, "{sys}");
+            assert_eq!(run(&prog, sys, &[1004]), ALLOW, "{sys}");
+        }
+        assert_eq!(run(&prog, libc::SYS_sendfile, &[1001, 3]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_sendfile, &[3, 1001]), NOTIFY);
+        for sys in [libc::SYS_dup2, libc::SYS_dup3] {
+            assert_eq!(run(&prog, sys, &[1001, 5]), NOTIFY);
+            assert_eq!(run(&prog, sys, &[5, 1002]), NOTIFY);
+            assert_eq!(run(&prog, sys, &[5, 6]), ALLOW);
+        }
+        assert_eq!(run(&prog, libc::SYS_close_range, &[3, 1003, 0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_write, &[1000]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_ptrace, &[0]), RET_EPERM);
+    }
+
+    #[test]
+    fn stays_small() {
+        // Install cost grows with the program (spike §A); keep an eye on it.
+        let plain = build_program(&FilterOptions::default()).unwrap();
+        let random = build_program(&random_opts()).unwrap();
+        assert!(plain.len() < 200, "{}", plain.len());
+        assert!(random.len() < 300, "{}", random.len());
+    }
+
+    /// Installs the real filter in a forked child and checks the kernel agrees.
+    #[test]
+    fn kernel_enforces_filter() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the child only makes raw syscalls and reads errno (no locks,
+        // no allocation) before _exit, which is what is safe after fork in a
+        // multithreaded test binary; `prog` outlives the fork in both processes.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: see the fork above; every pointer passed is valid for the
+            // child's lifetime (fprog on this stack, prog's heap buffer).
+            unsafe {
+                let errno = || *libc::__errno_location();
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    libc::_exit(100);
+                }
+                if libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                ) != 0
+                {
+                    libc::_exit(101);
+                }
+                let mut code = 0;
+                if libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0) == -1
+                    && errno() == libc::EPERM
+                {
+                    code |= 1;
+                }
+                if libc::syscall(libc::SYS_io_uring_setup, 1, 0) == -1 && errno() == libc::ENOSYS {
+                    code |= 2;
+                }
+                let r = libc::syscall(
+                    libc::SYS_clone,
+                    libc::CLONE_NEWUSER | libc::SIGCHLD,
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                if r == 0 {
+                    libc::_exit(0);
+                }
+                if r == -1 && errno() == libc::EPERM {
+                    code |= 4;
+                }
+                if libc::syscall(libc::SYS_ioctl, 0, 0xdead_0000_5412u64, 0) == -1
+                    && errno() == libc::EPERM
+                {
+                    code |= 8;
+                }
+                if libc::syscall(libc::SYS_getpid) > 0 {
+                    code |= 16;
+                }
+                libc::_exit(code);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child forked above; status is a valid out
+        // pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 31, "bit set = check passed");
+    }
+
+    /// An x32 syscall number must kill the process with SIGSYS.
+    #[test]
+    fn kernel_kills_x32_syscall() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: as in kernel_enforces_filter, the child only makes raw
+        // syscalls before it exits or is killed.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: pointers are valid in the child, see above.
+            unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        0,
+                        &fprog as *const libc::sock_fprog,
+                    ) != 0
+                {
+                    libc::_exit(101);
+                }
+                libc::syscall(0x4000_0000 | libc::SYS_getpid);
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child; status is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS,
+            "child status {status:#x}"
+        );
+    }
+}

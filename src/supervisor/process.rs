@@ -1,0 +1,400 @@
+//! The supervisor process: one thread, one poll loop.
+//!
+//! It watches the control socket (spawn requests), a signalfd for SIGCHLD (ptrace
+//! stops and exits, handled in `trace.rs`), each sandbox's host socket (kill,
+//! hang-up) and seccomp listener, and the seeded pipes it keeps full. Handling
+//! everything on one thread keeps ptrace legal (only the tracer thread may
+//! issue requests) and makes pid reuse impossible while a notification is
+//! being served (see `seccomp/mem.rs`).
+
+use super::launch::{self, RequestFds};
+use super::proto::{Command, Report, SpawnRequest, BUF_LEN};
+use super::sock;
+use crate::error::{Code, Error};
+use crate::handlers::{self, random::Random};
+use crate::seccomp::notify;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+pub(crate) struct Sandbox {
+    /// The host's end of this child's socket; None once the host let go.
+    pub host: Option<OwnedFd>,
+    pub main_pid: libc::pid_t,
+    pub listener: Option<OwnedFd>,
+    /// Every traced task (process or thread) of this sandbox.
+    pub members: HashSet<libc::pid_t>,
+    pub main_status: Option<i32>,
+    pub timed_out: bool,
+    pub deadline: Option<Instant>,
+    pub random: Option<Random>,
+}
+
+pub(crate) struct Supervisor {
+    ctl: OwnedFd,
+    sigfd: OwnedFd,
+    pub sandboxes: HashMap<u64, Sandbox>,
+    /// Which sandbox each traced task belongs to.
+    pub owner: HashMap<libc::pid_t, u64>,
+    /// Tasks whose first ptrace stop has been seen (later PTRACE_EVENT_STOPs are group stops).
+    pub started: HashSet<libc::pid_t>,
+    next_id: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Tag {
+    Ctl,
+    Sig,
+    Host(u64),
+    Listener(u64),
+    Feed(u64, usize),
+}
+
+/// Entry from `entry.rs`: returns the exit code.
+pub fn main() -> i32 {
+    // Run by hand (no control socket at fd 3): say what this file is.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills a local struct; fd 3 may be closed.
+    if unsafe { libc::fstat(super::link::CTL_FD, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        eprintln!(
+            "libsandlock {}: the sandlock library. It runs as a program only as the \
+             sandbox supervisor, started by the library itself.",
+            crate::features::VERSION_CSTR.to_string_lossy()
+        );
+        return 2;
+    }
+    // Fork once so the long-lived supervisor is not the host's child.
+    // SAFETY: single-threaded at this point; the parent only exits.
+    match unsafe { libc::fork() } {
+        -1 => return 1,
+        0 => {}
+        _ => return 0,
+    }
+    // SAFETY: plain prctl/signal calls on ourselves.
+    unsafe {
+        // Orphans of sandboxed processes come back to us, not to init.
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        // A host or reader that went away must give EPIPE, not kill us.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let sigfd = match child_signalfd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("sandlock supervisor: {e}");
+            return 1;
+        }
+    };
+    // SAFETY: fd 3 is the control socket the library placed there for us.
+    let ctl = unsafe { OwnedFd::from_raw_fd(super::link::CTL_FD) };
+    // SAFETY: sets close-on-exec on our own fd, so children never inherit it.
+    unsafe { libc::fcntl(ctl.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut hello = vec![b'H'];
+    hello.extend_from_slice(&(std::process::id() as i32).to_le_bytes());
+    if sock::send(ctl.as_raw_fd(), &hello, &[]).is_err() {
+        return 1;
+    }
+    let mut sup = Supervisor {
+        ctl,
+        sigfd,
+        sandboxes: HashMap::new(),
+        owner: HashMap::new(),
+        started: HashSet::new(),
+        next_id: 1,
+    };
+    while sup.iterate() {}
+    // The host is gone: nothing may outlive it.
+    let ids: Vec<u64> = sup.sandboxes.keys().copied().collect();
+    for id in ids {
+        sup.kill_tree(id);
+    }
+    0
+}
+
+fn child_signalfd() -> Result<OwnedFd, Error> {
+    // SAFETY: sigset manipulation on a local, then blocking SIGCHLD for this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(Error::last_os("signalfd"));
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+impl Supervisor {
+    /// One round of the loop. False once the host has gone.
+    fn iterate(&mut self) -> bool {
+        let mut fds = vec![
+            libc::pollfd { fd: self.ctl.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        let mut tags = vec![Tag::Ctl, Tag::Sig];
+        let mut next_deadline: Option<Instant> = None;
+        for (&id, sb) in &self.sandboxes {
+            if let Some(h) = &sb.host {
+                fds.push(libc::pollfd { fd: h.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                tags.push(Tag::Host(id));
+            }
+            if let Some(l) = &sb.listener {
+                fds.push(libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                tags.push(Tag::Listener(id));
+            }
+            if let Some(r) = &sb.random {
+                for (i, f) in r.feeds.iter().enumerate() {
+                    fds.push(libc::pollfd { fd: f.wfd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
+                    tags.push(Tag::Feed(id, i));
+                }
+            }
+            if sb.main_status.is_none() {
+                if let Some(d) = sb.deadline {
+                    next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
+                }
+            }
+        }
+        let timeout = next_deadline.map_or(-1, |d| {
+            let ms = d.saturating_duration_since(Instant::now()).as_millis();
+            (ms + 1).min(i32::MAX as u128) as i32
+        });
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if r < 0 && crate::error::last_errno() != libc::EINTR {
+            eprintln!("sandlock supervisor: poll: {}", std::io::Error::last_os_error());
+            return false;
+        }
+        let mut dead_feeds: Vec<(u64, usize)> = Vec::new();
+        for (p, tag) in fds.iter().zip(tags) {
+            if p.revents == 0 {
+                continue;
+            }
+            match tag {
+                Tag::Ctl => {
+                    if p.revents & libc::POLLIN != 0 {
+                        if !self.on_request() {
+                            return false;
+                        }
+                    } else {
+                        return false;
+                    }
+                }
+                Tag::Sig => self.on_sigchld(),
+                Tag::Host(id) => self.on_host(id),
+                Tag::Listener(id) => self.on_notification(id, p.revents),
+                Tag::Feed(id, i) => {
+                    let alive = p.revents & libc::POLLOUT != 0
+                        && self
+                            .sandboxes
+                            .get_mut(&id)
+                            .and_then(|s| s.random.as_mut())
+                            .and_then(|r| r.feeds.get_mut(i))
+                            .is_some_and(|f| f.pump());
+                    if !alive {
+                        dead_feeds.push((id, i));
+                    }
+                }
+            }
+        }
+        for (id, i) in dead_feeds.into_iter().rev() {
+            if let Some(r) = self.sandboxes.get_mut(&id).and_then(|s| s.random.as_mut()) {
+                if i < r.feeds.len() {
+                    r.feeds.remove(i);
+                }
+            }
+        }
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .sandboxes
+            .iter()
+            .filter(|(_, s)| s.main_status.is_none() && !s.timed_out && s.deadline.is_some_and(|d| d <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            if let Some(sb) = self.sandboxes.get_mut(&id) {
+                sb.timed_out = true;
+            }
+            self.kill_tree(id);
+        }
+        true
+    }
+
+    /// A spawn request on the control socket. False if the host has gone.
+    fn on_request(&mut self) -> bool {
+        let mut buf = vec![0u8; BUF_LEN];
+        let (n, fds) = match sock::recv(self.ctl.as_raw_fd(), &mut buf, true) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(e) => {
+                eprintln!("sandlock supervisor: bad request: {e}");
+                return true;
+            }
+        };
+        if n == 0 {
+            return false;
+        }
+        let mut fds: std::collections::VecDeque<OwnedFd> = fds.into();
+        let Some(reply_to) = fds.pop_front() else { return true };
+        let body = match buf[0] {
+            b'I' => buf[1..n].to_vec(),
+            b'M' => match fds.pop_back().map(read_all) {
+                Some(Ok(b)) => b,
+                _ => {
+                    fail(&reply_to, Error::new(Code::Internal, "sl_spawn: unreadable request"));
+                    return true;
+                }
+            },
+            _ => return true,
+        };
+        let req = match SpawnRequest::decode(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                fail(&reply_to, Error::new(Code::Internal, format!("sl_spawn: bad request: {e}")));
+                return true;
+            }
+        };
+        let mut stdio: [Option<OwnedFd>; 3] = [None, None, None];
+        for (i, s) in stdio.iter_mut().enumerate() {
+            if req.stdio[i] {
+                *s = fds.pop_front();
+            }
+        }
+        let ruleset = if req.has_ruleset { fds.pop_front() } else { None };
+        match launch::start(&req, RequestFds { stdio, ruleset }) {
+            Ok(st) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let sb = Sandbox {
+                    host: None,
+                    main_pid: st.pid,
+                    listener: st.listener,
+                    members: [st.pid].into_iter().collect(),
+                    main_status: None,
+                    timed_out: false,
+                    deadline: req.timeout_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms)),
+                    random: req.seed.map(Random::new),
+                };
+                self.owner.insert(st.pid, id);
+                self.started.insert(st.pid);
+                self.sandboxes.insert(id, sb);
+                let msg = Report::Spawned { pid: st.pid }.encode();
+                if sock::send(reply_to.as_raw_fd(), &msg, &[st.pidfd.as_raw_fd()]).is_ok() {
+                    if let Some(sb) = self.sandboxes.get_mut(&id) {
+                        sb.host = Some(reply_to);
+                    }
+                } else {
+                    self.kill_tree(id);
+                }
+            }
+            Err(e) => fail(&reply_to, e),
+        }
+        true
+    }
+
+    fn on_sigchld(&mut self) {
+        let mut info = [0u8; 128];
+        // SAFETY: drains our non-blocking signalfd into a local buffer.
+        while unsafe { libc::read(self.sigfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) } > 0 {}
+        loop {
+            let mut st = 0;
+            // SAFETY: waits for any of our children or tracees without blocking.
+            let pid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL | libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            self.on_wait_status(pid, st);
+        }
+    }
+
+    fn on_host(&mut self, id: u64) {
+        let Some(fd) = self.sandboxes.get(&id).and_then(|s| s.host.as_ref()).map(|h| h.as_raw_fd()) else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        match sock::recv(fd, &mut buf, true) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok((n, _)) if n > 0 => {
+                if let Ok(Command::Kill { sig }) = Command::decode(&buf[..n]) {
+                    if sig == libc::SIGKILL {
+                        self.kill_tree(id);
+                    } else if let Some(sb) = self.sandboxes.get(&id) {
+                        if sb.main_status.is_none() {
+                            // SAFETY: signalling a traced, not yet reaped task of ours.
+                            unsafe { libc::kill(sb.main_pid, sig) };
+                        }
+                    }
+                }
+            }
+            _ => {
+                // EOF: the host freed the handle (or died). Kill, then forget.
+                if let Some(sb) = self.sandboxes.get_mut(&id) {
+                    sb.host = None;
+                }
+                self.kill_tree(id);
+                self.finish_if_done(id);
+            }
+        }
+    }
+
+    fn on_notification(&mut self, id: u64, revents: i16) {
+        let Some(sb) = self.sandboxes.get_mut(&id) else { return };
+        let Some(l) = sb.listener.as_ref().map(|l| l.as_raw_fd()) else { return };
+        if revents & libc::POLLIN == 0 {
+            // Every task with the filter is gone.
+            sb.listener = None;
+            return;
+        }
+        serve_one(l, sb.random.as_mut());
+    }
+
+    /// SIGKILL every task of the sandbox. Their exits arrive through SIGCHLD.
+    pub fn kill_tree(&mut self, id: u64) {
+        if let Some(sb) = self.sandboxes.get(&id) {
+            for &pid in &sb.members {
+                // SAFETY: each member is a traced task we have not reaped, so the pid is ours.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+
+    /// Report and forget a sandbox whose first process exited and whose tasks are all gone.
+    pub fn finish_if_done(&mut self, id: u64) {
+        let Some(sb) = self.sandboxes.get(&id) else { return };
+        if !sb.members.is_empty() || (sb.main_status.is_none() && sb.host.is_some()) {
+            return;
+        }
+        let Some(sb) = self.sandboxes.remove(&id) else { return };
+        if let (Some(h), Some(status)) = (&sb.host, sb.main_status) {
+            let msg = Report::Exited { status, timed_out: sb.timed_out }.encode();
+            let _ = sock::send(h.as_raw_fd(), &msg, &[]);
+        }
+    }
+}
+
+/// Receive one notification and answer it.
+fn serve_one(listener: RawFd, random: Option<&mut Random>) {
+    let n = match notify::recv(listener) {
+        Ok(n) => n,
+        Err(_) => return, // the task died between poll and recv
+    };
+    let reply = match random {
+        Some(r) => r.handle(listener, &n),
+        None => handlers::Reply::Continue,
+    };
+    handlers::send(listener, n.id, reply);
+}
+
+fn fail(reply_to: &OwnedFd, e: Error) {
+    let msg = Report::Failed { code: e.code as i32, errno: e.errno, message: e.message }.encode();
+    let _ = sock::send(reply_to.as_raw_fd(), &msg, &[]);
+}
+
+fn read_all(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::from(fd);
+    // The host's writes left the shared offset at the end.
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))?;
+    let mut v = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut v)?;
+    Ok(v)
+}

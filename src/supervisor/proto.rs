@@ -1,0 +1,247 @@
+//! The messages between the host library and the supervisor, and their encoding.
+//!
+//! Spawn requests go over the shared control socket, each carrying a fresh
+//! per-child socket; every later message about that child (its spawn result, a
+//! kill, its exit status) travels on the per-child socket. Closing the host end
+//! of a per-child socket tells the supervisor to kill that sandbox.
+
+/// Requests larger than this travel in a sealed memfd instead of inline.
+pub const INLINE_MAX: usize = 32 * 1024;
+/// Receive buffer for any message on a per-child socket or an inline request.
+pub const BUF_LEN: usize = INLINE_MAX + 1024;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SpawnRequest {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Paths to try with execve, in order (the PATH search is done by the host).
+    pub candidates: Vec<Vec<u8>>,
+    pub cwd: Option<Vec<u8>>,
+    pub seed: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    /// Which of stdin/stdout/stderr come with the message (absent = closed in the child).
+    pub stdio: [bool; 3],
+    pub has_ruleset: bool,
+    /// Turn off address-space randomization in the child.
+    pub no_aslr: bool,
+}
+
+/// Supervisor → host, on the per-child socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The program runs; a pidfd for it is attached.
+    Spawned { pid: i32 },
+    /// The spawn failed; nothing is left running.
+    Failed { code: i32, errno: i32, message: String },
+    /// The sandbox is over: the first process's raw wait status.
+    Exited { status: i32, timed_out: bool },
+}
+
+/// Host → supervisor, on the per-child socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Kill { sig: i32 },
+}
+
+#[derive(Default)]
+pub struct Enc(pub Vec<u8>);
+
+impl Enc {
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub fn i32(&mut self, v: i32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub fn list(&mut self, l: &[Vec<u8>]) -> &mut Self {
+        self.u64(l.len() as u64);
+        for b in l {
+            self.bytes(b);
+        }
+        self
+    }
+    pub fn opt_u64(&mut self, v: Option<u64>) -> &mut Self {
+        match v {
+            Some(x) => self.u8(1).u64(x),
+            None => self.u8(0),
+        }
+    }
+}
+
+pub struct Dec<'a>(pub &'a [u8]);
+
+pub type DecResult<T> = Result<T, &'static str>;
+
+impl Dec<'_> {
+    fn take(&mut self, n: usize) -> DecResult<&[u8]> {
+        if self.0.len() < n {
+            return Err("truncated message");
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    pub fn u8(&mut self) -> DecResult<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub fn u64(&mut self) -> DecResult<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
+    }
+    pub fn i32(&mut self) -> DecResult<i32> {
+        Ok(i32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default()))
+    }
+    pub fn bytes(&mut self) -> DecResult<Vec<u8>> {
+        let n = self.u64()?;
+        if n > self.0.len() as u64 {
+            return Err("truncated message");
+        }
+        Ok(self.take(n as usize)?.to_vec())
+    }
+    pub fn list(&mut self) -> DecResult<Vec<Vec<u8>>> {
+        let n = self.u64()?;
+        if n > self.0.len() as u64 {
+            return Err("truncated message");
+        }
+        (0..n).map(|_| self.bytes()).collect()
+    }
+    pub fn opt_u64(&mut self) -> DecResult<Option<u64>> {
+        Ok(match self.u8()? {
+            0 => None,
+            _ => Some(self.u64()?),
+        })
+    }
+}
+
+impl SpawnRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.list(&self.argv).list(&self.envp).list(&self.candidates);
+        match &self.cwd {
+            Some(c) => e.u8(1).bytes(c),
+            None => e.u8(0),
+        };
+        e.opt_u64(self.seed).opt_u64(self.timeout_ms);
+        let flags = self.stdio[0] as u8
+            | (self.stdio[1] as u8) << 1
+            | (self.stdio[2] as u8) << 2
+            | (self.has_ruleset as u8) << 3
+            | (self.no_aslr as u8) << 4;
+        e.u8(flags);
+        e.0
+    }
+
+    pub fn decode(b: &[u8]) -> DecResult<SpawnRequest> {
+        let mut d = Dec(b);
+        let argv = d.list()?;
+        let envp = d.list()?;
+        let candidates = d.list()?;
+        let cwd = match d.u8()? {
+            0 => None,
+            _ => Some(d.bytes()?),
+        };
+        let seed = d.opt_u64()?;
+        let timeout_ms = d.opt_u64()?;
+        let f = d.u8()?;
+        Ok(SpawnRequest {
+            argv,
+            envp,
+            candidates,
+            cwd,
+            seed,
+            timeout_ms,
+            stdio: [f & 1 != 0, f & 2 != 0, f & 4 != 0],
+            has_ruleset: f & 8 != 0,
+            no_aslr: f & 16 != 0,
+        })
+    }
+}
+
+impl Report {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Enc::default();
+        match self {
+            Report::Spawned { pid } => e.u8(b'S').i32(*pid),
+            Report::Failed { code, errno, message } => {
+                e.u8(b'F').i32(*code).i32(*errno).bytes(message.as_bytes())
+            }
+            Report::Exited { status, timed_out } => e.u8(b'E').i32(*status).u8(*timed_out as u8),
+        };
+        e.0
+    }
+
+    pub fn decode(b: &[u8]) -> DecResult<Report> {
+        let mut d = Dec(b);
+        Ok(match d.u8()? {
+            b'S' => Report::Spawned { pid: d.i32()? },
+            b'F' => Report::Failed {
+                code: d.i32()?,
+                errno: d.i32()?,
+                message: String::from_utf8_lossy(&d.bytes()?).into_owned(),
+            },
+            b'E' => Report::Exited { status: d.i32()?, timed_out: d.u8()? != 0 },
+            _ => return Err("unknown report"),
+        })
+    }
+}
+
+impl Command {
+    pub fn encode(&self) -> Vec<u8> {
+        let Command::Kill { sig } = self;
+        let mut e = Enc::default();
+        e.u8(b'K').i32(*sig);
+        e.0
+    }
+
+    pub fn decode(b: &[u8]) -> DecResult<Command> {
+        let mut d = Dec(b);
+        match d.u8()? {
+            b'K' => Ok(Command::Kill { sig: d.i32()? }),
+            _ => Err("unknown command"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_request_round_trip() {
+        let r = SpawnRequest {
+            argv: vec![b"a".to_vec(), vec![0xff, 0xfe]],
+            envp: vec![b"X=1".to_vec()],
+            candidates: vec![b"/bin/a".to_vec()],
+            cwd: Some(b"/tmp".to_vec()),
+            seed: Some(7),
+            timeout_ms: None,
+            stdio: [true, false, true],
+            has_ruleset: true,
+            no_aslr: true,
+        };
+        assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
+        assert!(SpawnRequest::decode(&r.encode()[..10]).is_err());
+    }
+
+    #[test]
+    fn reports_round_trip() {
+        for r in [
+            Report::Spawned { pid: 5 },
+            Report::Failed { code: -6, errno: 2, message: "no".into() },
+            Report::Exited { status: 256, timed_out: true },
+        ] {
+            assert_eq!(Report::decode(&r.encode()).unwrap(), r);
+        }
+        assert_eq!(Command::decode(&Command::Kill { sig: 9 }.encode()).unwrap(), Command::Kill { sig: 9 });
+    }
+}
