@@ -26,9 +26,25 @@ struct Link {
 
 static LINK: Mutex<Option<Link>> = Mutex::new(None);
 
+/// A supervisor file set by the Rust embedder (the rlib cannot find its own .so).
+static OVERRIDE: Mutex<Option<CString>> = Mutex::new(None);
+
+/// Use `path` (a libsandlock.so) as the supervisor from the next start on.
+///
+/// For Rust programs that link the rlib, where the library cannot locate its
+/// shared object; C hosts use the `SANDLOCK_SUPERVISOR` environment variable.
+pub fn set_supervisor_path(path: &std::path::Path) {
+    if let Ok(c) = CString::new(path.as_os_str().as_bytes()) {
+        *OVERRIDE.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+    }
+}
+
 /// The file to execute as the supervisor: `$SANDLOCK_SUPERVISOR`, else the shared
 /// library this code was loaded from, else the installed library.
 fn supervisor_path() -> Result<CString> {
+    if let Some(p) = OVERRIDE.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return Ok(p);
+    }
     if let Some(p) = std::env::var_os("SANDLOCK_SUPERVISOR") {
         return CString::new(p.as_bytes())
             .map_err(|_| Error::invalid("SANDLOCK_SUPERVISOR contains a NUL byte"));
