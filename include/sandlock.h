@@ -52,52 +52,52 @@
 /**
  * An argument was NULL or invalid; the message names it.
  */
-#define SL_E_INVALID (int32_t)Invalid
+#define SL_E_INVALID (int32_t)sl__code_Invalid
 
 /**
  * Memory could not be allocated.
  */
-#define SL_E_NOMEM (int32_t)NoMem
+#define SL_E_NOMEM (int32_t)sl__code_NoMem
 
 /**
  * The kernel cannot enforce what the policy asks (strict mode), or lacks a feature.
  */
-#define SL_E_UNSUPPORTED (int32_t)Unsupported
+#define SL_E_UNSUPPORTED (int32_t)sl__code_Unsupported
 
 /**
  * A system call failed in the library; `sl_last_errno()` has the errno.
  */
-#define SL_E_SYS (int32_t)Sys
+#define SL_E_SYS (int32_t)sl__code_Sys
 
 /**
  * Sandbox setup failed in the child before exec (Landlock, seccomp, cwd, fds).
  */
-#define SL_E_SETUP (int32_t)Setup
+#define SL_E_SETUP (int32_t)sl__code_Setup
 
 /**
  * The program could not be executed (not found, not executable, refused by Landlock).
  */
-#define SL_E_EXEC (int32_t)Exec
+#define SL_E_EXEC (int32_t)sl__code_Exec
 
 /**
  * `sl_try_wait`: the child is still running. Not a failure.
  */
-#define SL_E_AGAIN (int32_t)Again
+#define SL_E_AGAIN (int32_t)sl__code_Again
 
 /**
  * `sl_wait_timeout`: the child did not exit in time. Not a failure.
  */
-#define SL_E_TIMEOUT (int32_t)Timeout
+#define SL_E_TIMEOUT (int32_t)sl__code_Timeout
 
 /**
  * The supervisor process died or could not be started; the child is gone.
  */
-#define SL_E_SUPERVISOR (int32_t)Supervisor
+#define SL_E_SUPERVISOR (int32_t)sl__code_Supervisor
 
 /**
  * A bug in the library (a caught panic). Please report it with the message.
  */
-#define SL_E_INTERNAL (int32_t)Internal
+#define SL_E_INTERNAL (int32_t)sl__code_Internal
 
 /**
  * Landlock is available (any ABI).
@@ -130,112 +130,29 @@
 #define SL_FEATURE_SYNC_WAKEUP (1 << 5)
 
 /**
- * `AUDIT_ARCH_X86_64` from linux/audit.h (EM_X86_64 | 64BIT | LE).
- */
-#define AUDIT_ARCH_X86_64 3221225534
-
-/**
- * `AUDIT_ARCH_I386`, what `int 0x80` reports on x86_64.
- */
-#define AUDIT_ARCH_I386 1073741827
-
-/**
- * `__X32_SYSCALL_BIT`.
- */
-#define X32_SYSCALL_BIT 1073741824
-
-/**
- * Kernel limit on the length of one filter program.
- */
-#define BPF_MAXINSNS 4096
-
-#define SECCOMP_SET_MODE_FILTER 1
-
-#define SECCOMP_GET_ACTION_AVAIL 2
-
-#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1 << 3)
-
-#define SECCOMP_RET_USER_NOTIF 2143289344
-
-/**
- * Let the syscall run in the kernel as if it had not been trapped.
- */
-#define SECCOMP_USER_NOTIF_FLAG_CONTINUE 1
-
-/**
- * Install at exactly `newfd` (replacing what is there) instead of the lowest free fd.
- */
-#define SECCOMP_ADDFD_FLAG_SETFD 1
-
-/**
- * Install the fd and answer the notification with its number, atomically.
- */
-#define SECCOMP_ADDFD_FLAG_SEND 2
-
-/**
- * Wake the supervisor thread synchronously on the target's CPU (Linux 6.6):
- * ≈5 µs per round trip instead of ≈50 µs (DESIGN.md §4.2 step 4).
- */
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1
-
-/**
- * The fd numbers where seeded random devices are installed in the child.
- */
-#define URANDOM_FD_LO 960
-
-#define URANDOM_FD_HI 991
-
-
-
-/**
- * Where the supervisor's control socket lands in its process.
- */
-#define CTL_FD 3
-
-/**
- * Requests larger than this travel in a sealed memfd instead of inline.
- */
-#define INLINE_MAX (32 * 1024)
-
-/**
- * Receive buffer for any message on a per-child socket or an inline request.
- */
-#define BUF_LEN (INLINE_MAX + 1024)
-
-/**
- * Most fds one message carries (a spawn: child socket, 3 stdio, ruleset, payload).
- */
-#define MAX_FDS 8
-
-/**
- * Stream for the auxv AT_RANDOM bytes (used by the exec-stop code).
- */
-#define STREAM_AT_RANDOM 2
-
-/**
  * Error codes shared by the Rust core and the C API (`SL_E_*`).
  */
-enum Code
+enum sl__code
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : int32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-    Invalid = -1,
-    NoMem = -2,
-    Unsupported = -3,
-    Sys = -4,
-    Setup = -5,
-    Exec = -6,
-    Again = -7,
-    Timeout = -8,
-    Supervisor = -9,
-    Internal = -10,
+    sl__code_Invalid = -1,
+    sl__code_NoMem = -2,
+    sl__code_Unsupported = -3,
+    sl__code_Sys = -4,
+    sl__code_Setup = -5,
+    sl__code_Exec = -6,
+    sl__code_Again = -7,
+    sl__code_Timeout = -8,
+    sl__code_Supervisor = -9,
+    sl__code_Internal = -10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
-typedef enum Code Code;
+typedef enum sl__code sl__code;
 #else
-typedef int32_t Code;
+typedef int32_t sl__code;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -278,7 +195,7 @@ extern "C" {
  * `SL_E_SUPERVISOR`, `SL_E_SYS`. The message says which stage and errno.
  * Nothing is left running on failure. Thread-safe; `policy` is not changed.
  */
-int32_t sl_spawn(const struct sl_policy *policy, const char *const *argv, struct sl_child **out);
+int32_t sl_spawn(const sl_policy *policy, const char *const *argv, sl_child **out);
 
 /**
  * Wait until the child has exited and write its raw wait status to `*status`.
@@ -289,14 +206,14 @@ int32_t sl_spawn(const struct sl_policy *policy, const char *const *argv, struct
  * exited (same status). Returns `SL_OK`, `SL_E_INVALID` (NULL argument) or
  * `SL_E_SUPERVISOR` (the supervisor died; the child was killed with it).
  */
-int32_t sl_wait(struct sl_child *child_, int32_t *status);
+int32_t sl_wait(sl_child *child_, int32_t *status);
 
 /**
  * Like `sl_wait`, but return at once: `SL_E_AGAIN` if the child is still running.
  *
  * `*status` is written only when `SL_OK` is returned.
  */
-int32_t sl_try_wait(struct sl_child *child_, int32_t *status);
+int32_t sl_try_wait(sl_child *child_, int32_t *status);
 
 /**
  * Like `sl_wait`, but give up after `timeout_ms` milliseconds with `SL_E_TIMEOUT`.
@@ -304,7 +221,7 @@ int32_t sl_try_wait(struct sl_child *child_, int32_t *status);
  * A negative `timeout_ms` waits forever. The child keeps running after a timeout.
  * `*status` is written only when `SL_OK` is returned.
  */
-int32_t sl_wait_timeout(struct sl_child *child_, int32_t timeout_ms, int32_t *status);
+int32_t sl_wait_timeout(sl_child *child_, int32_t timeout_ms, int32_t *status);
 
 /**
  * Send signal `sig` to the child.
@@ -314,12 +231,12 @@ int32_t sl_wait_timeout(struct sl_child *child_, int32_t timeout_ms, int32_t *st
  * Killing a child that already exited does nothing and returns `SL_OK`.
  * Returns `SL_E_INVALID` for a NULL child or a signal number outside 1..64.
  */
-int32_t sl_child_kill(struct sl_child *child_, int32_t sig);
+int32_t sl_child_kill(sl_child *child_, int32_t sig);
 
 /**
  * The pid of the child's first process, or -1 if `child` is NULL.
  */
-int32_t sl_child_pid(const struct sl_child *child_);
+int32_t sl_child_pid(const sl_child *child_);
 
 /**
  * A pidfd for the child's first process, for the host's own poll loop; -1 if NULL.
@@ -328,14 +245,14 @@ int32_t sl_child_pid(const struct sl_child *child_);
  * moment longer: use `sl_try_wait` then). The fd belongs to the handle: do not
  * close it; it is closed by `sl_child_free`. Never wait on it with `waitid`.
  */
-int32_t sl_child_pidfd(const struct sl_child *child_);
+int32_t sl_child_pidfd(const sl_child *child_);
 
 /**
  * True if the sandbox was killed because its timeout elapsed.
  *
  * Meaningful after a wait returned `SL_OK`; false for NULL.
  */
-bool sl_child_timed_out(const struct sl_child *child_);
+bool sl_child_timed_out(const sl_child *child_);
 
 /**
  * Free a child handle. NULL is accepted and ignored.
@@ -343,7 +260,7 @@ bool sl_child_timed_out(const struct sl_child *child_);
  * If the child is still running, the whole sandbox is killed and reaped first:
  * nothing outlives its handle.
  */
-void sl_child_free(struct sl_child *child_);
+void sl_child_free(sl_child *child_);
 
 /**
  * The message of the last failed `sl_*` call on this thread.
@@ -380,7 +297,7 @@ const char *sl_strerror(int32_t code);
  * Returns `SL_OK` and writes the handle to `*out`, or `SL_E_INVALID` if `out` is NULL.
  * Thread-safe.
  */
-int32_t sl_policy_new(struct sl_policy **out);
+int32_t sl_policy_new(sl_policy **out);
 
 /**
  * Copy a policy (rules, seed, environment, stdio, limits) into a new handle.
@@ -388,14 +305,14 @@ int32_t sl_policy_new(struct sl_policy **out);
  * Returns `SL_OK`, or `SL_E_INVALID` if `policy` or `out` is NULL. Safe to call
  * while other threads spawn from `policy`.
  */
-int32_t sl_policy_clone(const struct sl_policy *policy, struct sl_policy **out);
+int32_t sl_policy_clone(const sl_policy *policy, sl_policy **out);
 
 /**
  * Free a policy. NULL is accepted and ignored.
  *
  * Children already spawned from it are not affected.
  */
-void sl_policy_free(struct sl_policy *policy);
+void sl_policy_free(sl_policy *policy);
 
 /**
  * Let the child read files and list directories beneath `path` (a Landlock rule).
@@ -403,14 +320,14 @@ void sl_policy_free(struct sl_policy *policy);
  * `path` must be absolute and exist now. Returns `SL_OK`, or `SL_E_INVALID`
  * (NULL argument, relative or missing path; the message names it).
  */
-int32_t sl_policy_allow_read(struct sl_policy *policy, const char *path);
+int32_t sl_policy_allow_read(sl_policy *policy, const char *path);
 
 /**
  * Let the child read, create, write, truncate, rename and remove beneath `path`.
  *
  * `path` must be absolute and exist now. Returns `SL_OK` or `SL_E_INVALID`.
  */
-int32_t sl_policy_allow_write(struct sl_policy *policy, const char *path);
+int32_t sl_policy_allow_write(sl_policy *policy, const char *path);
 
 /**
  * Let the child execute (and read) files beneath `path`.
@@ -420,7 +337,7 @@ int32_t sl_policy_allow_write(struct sl_policy *policy, const char *path);
  * execute only files beneath exec paths. `path` must be absolute and exist now.
  * Returns `SL_OK` or `SL_E_INVALID`.
  */
-int32_t sl_policy_allow_exec(struct sl_policy *policy, const char *path);
+int32_t sl_policy_allow_exec(sl_policy *policy, const char *path);
 
 /**
  * Make the run deterministic with this seed.
@@ -430,7 +347,7 @@ int32_t sl_policy_allow_exec(struct sl_policy *policy, const char *path);
  * the same bytes. If seeded bytes cannot be served, the run fails rather than
  * reading real entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
  */
-int32_t sl_policy_set_random_seed(struct sl_policy *policy, uint64_t seed);
+int32_t sl_policy_set_random_seed(sl_policy *policy, uint64_t seed);
 
 /**
  * Set an environment variable for the child; `value` NULL removes it.
@@ -439,7 +356,7 @@ int32_t sl_policy_set_random_seed(struct sl_policy *policy, uint64_t seed);
  * start from the host's environment (read at each spawn). Later calls win.
  * Returns `SL_OK`, or `SL_E_INVALID` (NULL policy or name, empty name, name with '=').
  */
-int32_t sl_policy_set_env(struct sl_policy *policy, const char *name, const char *value);
+int32_t sl_policy_set_env(sl_policy *policy, const char *name, const char *value);
 
 /**
  * Start the child's environment from the host's (`on` = true) or from nothing.
@@ -447,14 +364,14 @@ int32_t sl_policy_set_env(struct sl_policy *policy, const char *name, const char
  * The host's environment is read at each `sl_spawn`. Variables from
  * `sl_policy_set_env` apply on top. Returns `SL_OK` or `SL_E_INVALID`.
  */
-int32_t sl_policy_inherit_env(struct sl_policy *policy, bool on);
+int32_t sl_policy_inherit_env(sl_policy *policy, bool on);
 
 /**
  * Forget every variable set with `sl_policy_set_env` and stop inheriting.
  *
  * The child then starts with an empty environment. Returns `SL_OK` or `SL_E_INVALID`.
  */
-int32_t sl_policy_clear_env(struct sl_policy *policy);
+int32_t sl_policy_clear_env(sl_policy *policy);
 
 /**
  * Run the child in directory `dir` (absolute, existing). Default: the host's cwd.
@@ -462,7 +379,7 @@ int32_t sl_policy_clear_env(struct sl_policy *policy);
  * Returns `SL_OK` or `SL_E_INVALID` (NULL, relative, missing or not a directory).
  * The child also needs a Landlock rule covering `dir` to list it.
  */
-int32_t sl_policy_set_cwd(struct sl_policy *policy, const char *dir);
+int32_t sl_policy_set_cwd(sl_policy *policy, const char *dir);
 
 /**
  * Give the child these host fds as its stdin, stdout and stderr; -1 = the host's own.
@@ -471,7 +388,7 @@ int32_t sl_policy_set_cwd(struct sl_policy *policy, const char *dir);
  * `sl_spawn` returns. Every other fd of the host is closed in the child.
  * Returns `SL_OK` or `SL_E_INVALID` (NULL policy, an fd that is not open or < -1).
  */
-int32_t sl_policy_set_stdio(struct sl_policy *policy,
+int32_t sl_policy_set_stdio(sl_policy *policy,
                             int32_t stdin_fd,
                             int32_t stdout_fd,
                             int32_t stderr_fd);
@@ -482,7 +399,7 @@ int32_t sl_policy_set_stdio(struct sl_policy *policy,
  * A child killed this way reports `WIFSIGNALED` with `SIGKILL`, and
  * `sl_child_timed_out` returns true. Returns `SL_OK` or `SL_E_INVALID`.
  */
-int32_t sl_policy_set_timeout_ms(struct sl_policy *policy, uint64_t ms);
+int32_t sl_policy_set_timeout_ms(sl_policy *policy, uint64_t ms);
 
 /**
  * Choose strict (`on` = false, the default) or best-effort enforcement.
@@ -493,7 +410,7 @@ int32_t sl_policy_set_timeout_ms(struct sl_policy *policy, uint64_t ms);
  * no seccomp user notification while a seed is set). Best effort: run with what
  * the kernel enforces; `sl_features()` tells what that is. Returns `SL_OK` or `SL_E_INVALID`.
  */
-int32_t sl_policy_set_best_effort(struct sl_policy *policy, bool on);
+int32_t sl_policy_set_best_effort(sl_policy *policy, bool on);
 
 /**
  * The library version as "MAJOR.MINOR.PATCH". Static, never NULL.

@@ -16,14 +16,22 @@ fn header_path() -> PathBuf {
     root().join("include").join("sandlock.h")
 }
 
+/// What cbindgen reads: the C boundary only (it follows `mod` declarations), so
+/// that internal `pub const`s and types never leak into the public header.
+/// src/error.rs is read while the `SL_E_*` constants are written as
+/// `Code::X as i32` (cbindgen must see `Code` to resolve them).
+const SOURCES: &[&str] = &["src/ffi/mod.rs", "src/error.rs"];
+
 /// The header as cbindgen would write it now.
 fn generate() -> String {
     let root = root();
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml"))
         .unwrap_or_else(|e| panic!("cbindgen.toml: {e}"));
-    let bindings = cbindgen::Builder::new()
-        .with_crate(&root)
-        .with_config(config)
+    let mut builder = cbindgen::Builder::new().with_config(config);
+    for src in SOURCES {
+        builder = builder.with_src(root.join(src));
+    }
+    let bindings = builder
         .generate()
         .unwrap_or_else(|e| panic!("cbindgen could not generate the header: {e}"));
     let mut out = Vec::new();

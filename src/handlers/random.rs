@@ -18,7 +18,7 @@ use crate::seccomp::notify::{self, SeccompNotif};
 use crate::supervisor::launch::{URANDOM_FD_HI, URANDOM_FD_LO};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -86,21 +86,31 @@ fn in_range(fd: u64) -> bool {
     (URANDOM_FD_LO..=URANDOM_FD_HI).contains(&fd)
 }
 
-/// Is this path, as the kernel would resolve it (following symlinks), a random device?
-fn is_random_device(path: &std::path::Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return false };
+/// Which random device this path is, as the kernel would resolve it (following
+/// symlinks): the device's own path, or None.
+fn random_device(path: &std::path::Path) -> Option<&'static CStr> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: stat fills a plain struct from a NUL-terminated path.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and out-pointer.
-    if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
-        return false;
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return None;
     }
-    st.st_mode & libc::S_IFMT == libc::S_IFCHR
-        && (st.st_rdev == libc::makedev(1, 8) || st.st_rdev == libc::makedev(1, 9))
+    if st.st_rdev == libc::makedev(1, 9) {
+        Some(c"/dev/urandom")
+    } else if st.st_rdev == libc::makedev(1, 8) {
+        Some(c"/dev/random")
+    } else {
+        None
+    }
+}
+
+fn fd_device(pid: libc::pid_t, fd: u64) -> Option<&'static CStr> {
+    random_device(&PathBuf::from(format!("/proc/{pid}/fd/{}", fd as u32 as i32)))
 }
 
 fn fd_is_random(pid: libc::pid_t, fd: u64) -> bool {
-    is_random_device(&PathBuf::from(format!("/proc/{pid}/fd/{}", fd as u32 as i32)))
+    fd_device(pid, fd).is_some()
 }
 
 /// The child's path as the supervisor must spell it to reach the same file.
@@ -127,9 +137,9 @@ fn child_path(pid: libc::pid_t, dirfd: i32, path: &[u8]) -> PathBuf {
     PathBuf::from(base).join(p)
 }
 
-fn open_device() -> Result<OwnedFd, i32> {
+fn open_device(dev: &CStr) -> Result<OwnedFd, i32> {
     // SAFETY: opening a device read-only; the fd is ours on success.
-    let fd = unsafe { libc::open(c"/dev/urandom".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(dev.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(crate::error::last_errno());
     }
@@ -179,22 +189,23 @@ impl Random {
                     Err(e) => Reply::Errno(e),
                 }
             }
-            libc::SYS_dup if in_range(a[0]) && fd_is_random(pid, a[0]) => self.install(listener, n, None, false),
-            libc::SYS_fcntl
-                if (a[1] as i32 == libc::F_DUPFD || a[1] as i32 == libc::F_DUPFD_CLOEXEC)
-                    && in_range(a[0])
-                    && fd_is_random(pid, a[0]) =>
-            {
+            libc::SYS_dup if in_range(a[0]) => match fd_device(pid, a[0]) {
+                Some(dev) => self.install(listener, n, dev, None, false),
+                None => Reply::Continue,
+            },
+            libc::SYS_fcntl if (a[1] as i32 == libc::F_DUPFD || a[1] as i32 == libc::F_DUPFD_CLOEXEC) && in_range(a[0]) => {
+                let Some(dev) = fd_device(pid, a[0]) else { return Reply::Continue };
                 let min = (a[2] as u32).max(URANDOM_FD_LO);
                 match free_slot(pid, min) {
-                    Some(slot) => self.install(listener, n, Some(slot), a[1] as i32 == libc::F_DUPFD_CLOEXEC),
+                    Some(slot) => self.install(listener, n, dev, Some(slot), a[1] as i32 == libc::F_DUPFD_CLOEXEC),
                     None => Reply::Errno(libc::EMFILE),
                 }
             }
-            libc::SYS_dup2 | libc::SYS_dup3 if a[0] != a[1] && in_range(a[0]) && fd_is_random(pid, a[0]) => {
+            libc::SYS_dup2 | libc::SYS_dup3 if a[0] != a[1] && in_range(a[0]) => {
+                let Some(dev) = fd_device(pid, a[0]) else { return Reply::Continue };
                 let cloexec = n.data.nr as i64 == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0;
                 if in_range(a[1]) {
-                    self.install(listener, n, Some(a[1] as u32), cloexec)
+                    self.install(listener, n, dev, Some(a[1] as u32), cloexec)
                 } else {
                     self.feed(listener, n, a[1] as u32, cloexec)
                 }
@@ -268,26 +279,21 @@ impl Random {
             return Reply::Continue;
         }
         let full = child_path(pid, dirfd, &path);
-        let random = if flags & libc::O_NOFOLLOW != 0 {
-            std::fs::symlink_metadata(&full).is_ok_and(|m| !m.file_type().is_symlink()) && is_random_device(&full)
-        } else {
-            is_random_device(&full)
-        };
-        if !random {
+        if flags & libc::O_NOFOLLOW != 0 && std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink()) {
             return Reply::Continue;
         }
-        match free_slot(pid, 0) {
-            Some(slot) => self.install(listener, n, Some(slot), flags & libc::O_CLOEXEC != 0),
-            None => Reply::Errno(libc::EMFILE),
+        match random_device(&full) {
+            Some(dev) => self.install(listener, n, dev, None, flags & libc::O_CLOEXEC != 0),
+            None => Reply::Continue,
         }
     }
 
     /// Put a fresh random-device file at `slot` (or the first free one) in the child.
-    fn install(&mut self, listener: RawFd, n: &SeccompNotif, slot: Option<u32>, cloexec: bool) -> Reply {
+    fn install(&mut self, listener: RawFd, n: &SeccompNotif, dev: &CStr, slot: Option<u32>, cloexec: bool) -> Reply {
         let Some(slot) = slot.or_else(|| free_slot(n.pid as libc::pid_t, 0)) else {
             return Reply::Errno(libc::EMFILE);
         };
-        let dev = match open_device() {
+        let dev = match open_device(dev) {
             Ok(d) => d,
             Err(e) => return Reply::Errno(e),
         };
@@ -369,7 +375,8 @@ mod tests {
         assert_eq!(child_path(7, -100, b"/proc/self/fd/3"), PathBuf::from("/proc/7/fd/3"));
         assert_eq!(child_path(7, libc::AT_FDCWD, b"x"), PathBuf::from("/proc/7/cwd/x"));
         assert_eq!(child_path(7, 5, b"x"), PathBuf::from("/proc/7/fd/5/x"));
-        assert!(is_random_device(std::path::Path::new("/dev/urandom")));
-        assert!(!is_random_device(std::path::Path::new("/dev/null")));
+        assert_eq!(random_device(std::path::Path::new("/dev/urandom")), Some(c"/dev/urandom"));
+        assert_eq!(random_device(std::path::Path::new("/dev/random")), Some(c"/dev/random"));
+        assert_eq!(random_device(std::path::Path::new("/dev/null")), None);
     }
 }

@@ -50,5 +50,17 @@ int main(int argc, char **argv) {
         hex(buf, 16);
         return 0;
     }
+    if (!strcmp(argv[1], "exhaust")) {
+        /* More opens than reserved slots: the extra ones must fail, never fall back
+         * to the real device. */
+        int ok = 0, fail = 0, err = 0;
+        for (int i = 0; i < 40; i++) {
+            int fd = open("/dev/urandom", O_RDONLY);
+            if (fd >= 0) ok++;
+            else { fail++; err = errno; }
+        }
+        printf("ok=%d fail=%d errno=%d\n", ok, fail, err);
+        return 0;
+    }
     return 2;
 }
