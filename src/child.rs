@@ -26,6 +26,7 @@ pub enum Stage {
     SendListener = 10,
     WaitForTracer = 11,
     Exec = 12,
+    Limits = 13,
 }
 
 impl Stage {
@@ -44,6 +45,7 @@ impl Stage {
             SendListener,
             WaitForTracer,
             Exec,
+            Limits,
         ]
         .into_iter()
         .find(|s| *s as u8 == v)
@@ -67,6 +69,9 @@ pub struct ChildArgs {
     pub want_listener: bool,
     pub no_aslr: bool,
     pub parent_pid: c_int,
+    /// (resource, limit) pairs for prlimit64, the first `n_rlimits` used.
+    pub rlimits: [[u64; 2]; 4],
+    pub n_rlimits: usize,
 }
 
 const PR_SET_PDEATHSIG: usize = 1;
@@ -81,7 +86,14 @@ fn fail(a: &ChildArgs, stage: Stage, errno: isize) -> ! {
     let e = (errno as i32).to_le_bytes();
     let rec = [b'E', stage as u8, e[0], e[1], e[2], e[3]];
     // SAFETY: writes 6 bytes from our stack to a socket we own.
-    unsafe { syscall3(libc::SYS_write, a.status_fd as usize, rec.as_ptr() as usize, rec.len()) };
+    unsafe {
+        syscall3(
+            libc::SYS_write,
+            a.status_fd as usize,
+            rec.as_ptr() as usize,
+            rec.len(),
+        )
+    };
     exit_group(127)
 }
 
@@ -95,7 +107,10 @@ fn check(a: &ChildArgs, stage: Stage, r: isize) -> isize {
 /// Send the listener fd with SCM_RIGHTS (or a record saying there is none).
 fn send_listener(a: &ChildArgs, listener: c_int) {
     let tag: u8 = if listener >= 0 { b'L' } else { b'N' };
-    let mut iov = libc::iovec { iov_base: &tag as *const u8 as *mut c_void, iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: &tag as *const u8 as *mut c_void,
+        iov_len: 1,
+    };
     // cmsghdr (16 bytes) + one int, padded: CMSG_SPACE(4) = 24 on x86_64.
     let mut cbuf = [0u64; 3];
     cbuf[0] = 20; // cmsg_len = CMSG_LEN(4)
@@ -110,7 +125,14 @@ fn send_listener(a: &ChildArgs, listener: c_int) {
         msg.msg_controllen = 24;
     }
     // SAFETY: msg points at our stack buffers, alive for the call.
-    let r = unsafe { syscall3(libc::SYS_sendmsg, a.status_fd as usize, &msg as *const _ as usize, 0) };
+    let r = unsafe {
+        syscall3(
+            libc::SYS_sendmsg,
+            a.status_fd as usize,
+            &msg as *const _ as usize,
+            0,
+        )
+    };
     check(a, Stage::SendListener, r);
 }
 
@@ -126,12 +148,24 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
     let empty: u64 = 0;
     // SAFETY: an 8-byte sigset from our stack.
     check(a, Stage::Signals, unsafe {
-        syscall4(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK as usize, &empty as *const u64 as usize, 0, 8)
+        syscall4(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as usize,
+            &empty as *const u64 as usize,
+            0,
+            8,
+        )
     });
     let dfl = [0u64; 4]; // kernel sigaction: handler SIG_DFL, flags, restorer, mask
-    // SAFETY: a 32-byte kernel sigaction from our stack.
+                         // SAFETY: a 32-byte kernel sigaction from our stack.
     check(a, Stage::Signals, unsafe {
-        syscall4(libc::SYS_rt_sigaction, libc::SIGPIPE as usize, dfl.as_ptr() as usize, 0, 8)
+        syscall4(
+            libc::SYS_rt_sigaction,
+            libc::SIGPIPE as usize,
+            dfl.as_ptr() as usize,
+            0,
+            8,
+        )
     });
 
     // Stdio: every source is >= 3 in the supervisor, so targets never clobber sources.
@@ -149,23 +183,46 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
     }
     // Everything else the supervisor had open closes at exec (status, go, ruleset included).
     // SAFETY: marks fds close-on-exec; no memory involved.
-    let r = unsafe { syscall3(libc::SYS_close_range, 3, u32::MAX as usize, CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        syscall3(
+            libc::SYS_close_range,
+            3,
+            u32::MAX as usize,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r < 0 {
         // Before Linux 5.11: mark them one by one.
         for fd in 3..65536usize {
             // SAFETY: fcntl on a possibly-closed fd just fails with EBADF.
-            unsafe { syscall3(libc::SYS_fcntl, fd, libc::F_SETFD as usize, libc::FD_CLOEXEC as usize) };
+            unsafe {
+                syscall3(
+                    libc::SYS_fcntl,
+                    fd,
+                    libc::F_SETFD as usize,
+                    libc::FD_CLOEXEC as usize,
+                )
+            };
         }
     }
 
     if !a.cwd.is_null() {
         // SAFETY: a NUL-terminated path prepared by the supervisor.
-        check(a, Stage::Cwd, unsafe { syscall1(libc::SYS_chdir, a.cwd as usize) });
+        check(a, Stage::Cwd, unsafe {
+            syscall1(libc::SYS_chdir, a.cwd as usize)
+        });
     }
 
     // SAFETY: prctl with integer arguments.
     check(a, Stage::DeathSignal, unsafe {
-        syscall5(libc::SYS_prctl, PR_SET_PDEATHSIG, libc::SIGKILL as usize, 0, 0, 0)
+        syscall5(
+            libc::SYS_prctl,
+            PR_SET_PDEATHSIG,
+            libc::SIGKILL as usize,
+            0,
+            0,
+            0,
+        )
     });
     // The supervisor may have died before the line above: then nobody would kill us.
     // SAFETY: no arguments.
@@ -183,8 +240,24 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
         });
     }
 
+    for r in &a.rlimits[..a.n_rlimits.min(4)] {
+        let lim = [r[1], r[1]]; // soft = hard: the program cannot raise it
+                                // SAFETY: prlimit64 on ourselves (pid 0) with a 16-byte rlimit from our stack.
+        check(a, Stage::Limits, unsafe {
+            syscall4(
+                libc::SYS_prlimit64,
+                0,
+                r[0] as usize,
+                lim.as_ptr() as usize,
+                0,
+            )
+        });
+    }
+
     // SAFETY: prctl with integer arguments.
-    check(a, Stage::NoNewPrivs, unsafe { syscall5(libc::SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) });
+    check(a, Stage::NoNewPrivs, unsafe {
+        syscall5(libc::SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    });
 
     if a.ruleset_fd >= 0 {
         // SAFETY: a ruleset fd prepared by the host; flags 0.
@@ -193,12 +266,28 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
         });
     }
 
-    let flags = if a.want_listener { SECCOMP_FILTER_FLAG_NEW_LISTENER } else { 0 };
+    let flags = if a.want_listener {
+        SECCOMP_FILTER_FLAG_NEW_LISTENER
+    } else {
+        0
+    };
     // SAFETY: `prog` points at a filter that lives until exec.
     let listener = check(a, Stage::Seccomp, unsafe {
-        syscall3(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &a.prog as *const _ as usize)
+        syscall3(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            &a.prog as *const _ as usize,
+        )
     });
-    send_listener(a, if a.want_listener { listener as c_int } else { -1 });
+    send_listener(
+        a,
+        if a.want_listener {
+            listener as c_int
+        } else {
+            -1
+        },
+    );
     if a.want_listener {
         // SAFETY: our copy of the listener must not reach the program.
         unsafe { syscall1(libc::SYS_close, listener as usize) };
@@ -207,9 +296,20 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
     // Wait until the supervisor has attached with ptrace, so no exec goes unseen.
     let mut byte = 0u8;
     // SAFETY: reads one byte into our stack.
-    let r = unsafe { syscall3(libc::SYS_read, a.go_fd as usize, &mut byte as *mut u8 as usize, 1) };
+    let r = unsafe {
+        syscall3(
+            libc::SYS_read,
+            a.go_fd as usize,
+            &mut byte as *mut u8 as usize,
+            1,
+        )
+    };
     if r != 1 {
-        fail(a, Stage::WaitForTracer, if r < 0 { -r } else { libc::EPIPE as isize });
+        fail(
+            a,
+            Stage::WaitForTracer,
+            if r < 0 { -r } else { libc::EPIPE as isize },
+        );
     }
 
     // Try each candidate as execvp does: remember EACCES, go on past ENOENT-like errors.
@@ -223,13 +323,30 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
             break;
         }
         // SAFETY: NUL-terminated strings and NULL-terminated arrays, alive until exec.
-        let r = unsafe { syscall3(libc::SYS_execve, path as usize, a.argv as usize, a.envp as usize) };
+        let r = unsafe {
+            syscall3(
+                libc::SYS_execve,
+                path as usize,
+                a.argv as usize,
+                a.envp as usize,
+            )
+        };
         match -r as c_int {
             libc::EACCES => saw_eacces = true,
-            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => last = -r,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {
+                last = -r
+            }
             _ => fail(a, Stage::Exec, -r),
         }
         i += 1;
     }
-    fail(a, Stage::Exec, if saw_eacces { libc::EACCES as isize } else { last })
+    fail(
+        a,
+        Stage::Exec,
+        if saw_eacces {
+            libc::EACCES as isize
+        } else {
+            last
+        },
+    )
 }

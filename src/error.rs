@@ -65,7 +65,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Error {
-        Error { code, errno: 0, message: message.into() }
+        Error {
+            code,
+            errno: 0,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Error {

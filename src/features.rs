@@ -3,12 +3,11 @@
 use once_cell::sync::Lazy;
 use std::ffi::CStr;
 
-pub static VERSION_CSTR: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(s) => s,
-    Err(_) => panic!("version string"),
-};
+pub static VERSION_CSTR: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(s) => s,
+        Err(_) => panic!("version string"),
+    };
 
 const fn parse(s: &str) -> u32 {
     let b = s.as_bytes();
@@ -60,8 +59,12 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
         return false;
     }
     // SAFETY: uname NUL-terminates release.
-    let rel = unsafe { CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
-    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let rel = unsafe { CStr::from_ptr(u.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let maj: u32 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let min: u32 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     (maj, min) >= (major, minor)

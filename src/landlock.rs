@@ -8,7 +8,8 @@
 use crate::error::{Code, Error, Result};
 use crate::policy::{Access, Policy};
 use ::landlock::{
-    Access as _, AccessFs, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, Scope, ABI,
+    Access as _, AccessFs, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    Scope, ABI,
 };
 use std::os::fd::OwnedFd;
 use std::path::Path;

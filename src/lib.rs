@@ -15,6 +15,7 @@ pub mod error;
 pub mod features;
 pub mod ffi;
 pub mod landlock;
+pub mod outcome;
 pub mod policy;
 pub mod seccomp;
 pub mod supervisor;

@@ -48,6 +48,8 @@ pub struct Policy {
     pub timeout_ms: Option<u64>,
     /// Run with what the kernel can enforce instead of failing.
     pub best_effort: bool,
+    /// Resource limits of the whole sandbox (0 = none), indexed by `Limit::index()`.
+    pub limits: crate::outcome::Limits,
     /// The Landlock ruleset built from `rules`, shared by every spawn.
     pub(crate) ruleset: Mutex<Option<Arc<Option<OwnedFd>>>>,
 }
@@ -62,6 +64,7 @@ impl Clone for Policy {
             stdio: self.stdio,
             timeout_ms: self.timeout_ms,
             best_effort: self.best_effort,
+            limits: self.limits,
             ruleset: Mutex::new(None),
         }
     }
@@ -104,7 +107,10 @@ impl Policy {
             Access::Exec => "sl_policy_allow_exec",
         };
         check_path(what, path)?;
-        self.rules.push(PathRule { path: path.to_path_buf(), access });
+        self.rules.push(PathRule {
+            path: path.to_path_buf(),
+            access,
+        });
         self.forget_ruleset();
         Ok(())
     }
@@ -121,7 +127,9 @@ impl Policy {
                 name.to_string_lossy()
             )));
         }
-        self.env.vars.push((name.to_os_string(), value.map(|v| v.to_os_string())));
+        self.env
+            .vars
+            .push((name.to_os_string(), value.map(|v| v.to_os_string())));
         Ok(())
     }
 
@@ -177,6 +185,10 @@ impl Policy {
 
     pub fn set_timeout_ms(&mut self, ms: u64) {
         self.timeout_ms = if ms == 0 { None } else { Some(ms) };
+    }
+
+    pub fn set_limit(&mut self, which: crate::outcome::Limit, value: u64) {
+        self.limits[which.index()] = value;
     }
 
     pub fn set_best_effort(&mut self, on: bool) {

@@ -2,6 +2,7 @@
 //! follows the child until its exit status arrives.
 
 use crate::error::{Code, Error, Result};
+use crate::outcome::End;
 use crate::policy::Policy;
 use crate::supervisor::proto::{Command, Report, SpawnRequest, BUF_LEN};
 use crate::supervisor::{link, sock};
@@ -12,14 +13,24 @@ use std::sync::Mutex;
 
 const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/usr/bin:/bin";
 
+/// How a sandbox ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The first process's raw wait status.
+    pub status: i32,
+    pub end: End,
+    /// The limit (`Limit as i64`) or syscall number behind `end`, else 0.
+    pub detail: i64,
+}
+
 /// A spawned sandbox, seen from the host.
 #[derive(Debug)]
 pub struct Child {
     sock: OwnedFd,
     pid: i32,
     pidfd: OwnedFd,
-    /// The exit report once received: (raw status, timed out). Also serializes readers.
-    done: Mutex<Option<(i32, bool)>>,
+    /// The exit report once received. The lock also serializes readers.
+    done: Mutex<Option<Outcome>>,
 }
 
 /// Refuse what the kernel cannot enforce (strict) or note what is skipped (best effort).
@@ -40,7 +51,9 @@ fn check_kernel(policy: &Policy) -> Result<()> {
     let missing = if abi == 0 {
         Some("Landlock is not available (kernel older than 5.13, or 'landlock' missing from the lsm= list)".to_string())
     } else if abi < 3 {
-        Some(format!("Landlock ABI {abi} cannot restrict truncate (needs ABI 3, Linux 6.2)"))
+        Some(format!(
+            "Landlock ABI {abi} cannot restrict truncate (needs ABI 3, Linux 6.2)"
+        ))
     } else if abi < 6 {
         Some(format!(
             "Landlock ABI {abi} cannot stop the sandbox from signalling host processes (needs ABI 6, Linux 6.12)"
@@ -69,7 +82,11 @@ fn exec_candidates(prog: &[u8], envp: &[CString]) -> Vec<Vec<u8>> {
     path.split(|&c| c == b':')
         .map(|dir| {
             // An empty PATH element means the current directory, as in execvp.
-            let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            let mut p = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
             p.push(b'/');
             p.extend_from_slice(prog);
             p
@@ -99,7 +116,10 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
         } else if s.is_some() {
             return Err(Error::with_errno(
                 Code::Invalid,
-                format!("sl_spawn: the policy's {} fd {fd} is no longer open", ["stdin", "stdout", "stderr"][i]),
+                format!(
+                    "sl_spawn: the policy's {} fd {fd} is no longer open",
+                    ["stdin", "stdout", "stderr"][i]
+                ),
                 libc::EBADF,
             ));
         }
@@ -111,18 +131,26 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         envp: envp.iter().map(|a| a.as_bytes().to_vec()).collect(),
         candidates,
-        cwd: policy.cwd.as_ref().map(|c| c.as_os_str().as_bytes().to_vec()),
+        cwd: policy
+            .cwd
+            .as_ref()
+            .map(|c| c.as_os_str().as_bytes().to_vec()),
         seed: policy.seed,
         timeout_ms: policy.timeout_ms,
         stdio,
         has_ruleset: ruleset.is_some(),
         no_aslr: policy.seed.is_some(),
+        limits: policy.limits,
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 
     let mut buf = vec![0u8; BUF_LEN];
-    let (n, mut got) = sock::recv(sock.as_raw_fd(), &mut buf, false)
-        .map_err(|e| Error::sys("sl_spawn: reading the supervisor's answer", e.raw_os_error().unwrap_or(0)))?;
+    let (n, mut got) = sock::recv(sock.as_raw_fd(), &mut buf, false).map_err(|e| {
+        Error::sys(
+            "sl_spawn: reading the supervisor's answer",
+            e.raw_os_error().unwrap_or(0),
+        )
+    })?;
     if n == 0 {
         return Err(Error::new(
             Code::Supervisor,
@@ -136,12 +164,19 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             pidfd: got.remove(0),
             done: Mutex::new(None),
         }),
-        Ok(Report::Failed { code, errno, message }) => Err(Error {
+        Ok(Report::Failed {
+            code,
+            errno,
+            message,
+        }) => Err(Error {
             code: Code::from_i32(code).unwrap_or(Code::Internal),
             errno,
             message,
         }),
-        other => Err(Error::new(Code::Internal, format!("sl_spawn: unexpected supervisor answer {other:?}"))),
+        other => Err(Error::new(
+            Code::Internal,
+            format!("sl_spawn: unexpected supervisor answer {other:?}"),
+        )),
     }
 }
 
@@ -155,7 +190,10 @@ impl Child {
     }
 
     pub fn timed_out(&self) -> bool {
-        self.done.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|d| d.1)
+        self.done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|d| d.end == End::Timeout)
     }
 
     pub fn wait(&self) -> Result<i32> {
@@ -164,14 +202,23 @@ impl Child {
 
     /// The raw wait status, waiting at most `timeout_ms` (None = forever); None if still running.
     pub fn wait_timeout(&self, timeout_ms: Option<u64>) -> Result<Option<i32>> {
+        Ok(self.wait_outcome(timeout_ms)?.map(|o| o.status))
+    }
+
+    /// How the sandbox ended, waiting at most `timeout_ms` (None = forever).
+    pub fn wait_outcome(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((status, _)) = *done {
-            return Ok(Some(status));
+        if let Some(o) = *done {
+            return Ok(Some(o));
         }
-        let deadline = timeout_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+        let deadline =
+            timeout_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
         let mut buf = vec![0u8; BUF_LEN];
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_millis() as u64);
+            let left = deadline.map(|d| {
+                d.saturating_duration_since(std::time::Instant::now())
+                    .as_millis() as u64
+            });
             let ready = sock::wait_readable(&self.sock, left)
                 .map_err(|e| Error::sys("sl_wait: poll", e.raw_os_error().unwrap_or(0)))?;
             if !ready {
@@ -181,7 +228,12 @@ impl Child {
                 Ok(x) => x,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => (0, Vec::new()),
-                Err(e) => return Err(Error::sys("sl_wait: reading the supervisor", e.raw_os_error().unwrap_or(0))),
+                Err(e) => {
+                    return Err(Error::sys(
+                        "sl_wait: reading the supervisor",
+                        e.raw_os_error().unwrap_or(0),
+                    ))
+                }
             };
             if n == 0 {
                 return Err(Error::new(
@@ -192,22 +244,43 @@ impl Child {
                     ),
                 ));
             }
-            if let Ok(Report::Exited { status, timed_out }) = Report::decode(&buf[..n]) {
-                *done = Some((status, timed_out));
-                return Ok(Some(status));
+            if let Ok(Report::Exited {
+                status,
+                end,
+                detail,
+            }) = Report::decode(&buf[..n])
+            {
+                let end = End::from_u8(end).unwrap_or_else(|| End::from_status(status));
+                let o = Outcome {
+                    status,
+                    end,
+                    detail,
+                };
+                *done = Some(o);
+                return Ok(Some(o));
             }
         }
     }
 
     pub fn kill(&self, sig: i32) -> Result<()> {
-        if self.done.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+        if self
+            .done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
             return Ok(());
         }
         match sock::send(self.sock.as_raw_fd(), &Command::Kill { sig }.encode(), &[]) {
             Ok(()) => Ok(()),
             // The sandbox is over and the supervisor closed its end: nothing to kill.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) => Ok(()),
-            Err(e) => Err(Error::sys("sl_child_kill: sending to the supervisor", e.raw_os_error().unwrap_or(0))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) => {
+                Ok(())
+            }
+            Err(e) => Err(Error::sys(
+                "sl_child_kill: sending to the supervisor",
+                e.raw_os_error().unwrap_or(0),
+            )),
         }
     }
 }

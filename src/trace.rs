@@ -12,7 +12,14 @@ use crate::supervisor::process::Supervisor;
 fn event_msg(pid: libc::pid_t) -> u64 {
     let mut msg: libc::c_ulong = 0;
     // SAFETY: the tracee is in a ptrace stop; the kernel writes one c_ulong.
-    unsafe { libc::ptrace(libc::PTRACE_GETEVENTMSG, pid, 0, &mut msg as *mut libc::c_ulong) };
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            pid,
+            0,
+            &mut msg as *mut libc::c_ulong,
+        )
+    };
     msg as u64
 }
 
@@ -24,7 +31,8 @@ fn resume(pid: libc::pid_t, sig: i32) {
 /// A field like "PPid:\t123" from /proc/PID/status.
 fn status_field(pid: libc::pid_t, key: &str) -> Option<libc::pid_t> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
 }
 
 impl Supervisor {
@@ -60,7 +68,10 @@ impl Supervisor {
                         self.adopt_unknown(pid);
                     }
                     resume(pid, 0);
-                } else if matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU) {
+                } else if matches!(
+                    sig,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
                     // A group stop: stay stopped until SIGCONT, as without a tracer.
                     // SAFETY: PTRACE_LISTEN on our tracee in a group stop.
                     unsafe { libc::ptrace(libc::PTRACE_LISTEN, pid, 0, 0) };
@@ -80,11 +91,12 @@ impl Supervisor {
             if let Some(sb) = self.sandboxes.get_mut(&id) {
                 sb.members.insert(child);
                 // A sandbox being killed must not gain survivors.
-                if sb.main_status.is_some() || sb.host.is_none() || sb.timed_out {
+                if sb.main_status.is_some() || sb.host.is_none() || sb.cause.is_some() {
                     // SAFETY: a traced task of ours.
                     unsafe { libc::kill(child, libc::SIGKILL) };
                 }
             }
+            self.on_new_task(id);
         }
     }
 
@@ -114,6 +126,7 @@ impl Supervisor {
 
     fn task_exited(&mut self, pid: libc::pid_t, status: i32) {
         let Some(id) = self.forget(pid) else { return };
+        self.on_task_gone(id, pid);
         let main_exited = self.sandboxes.get_mut(&id).is_some_and(|sb| {
             if sb.main_pid == pid && sb.main_status.is_none() {
                 sb.main_status = Some(status);

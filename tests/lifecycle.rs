@@ -11,10 +11,16 @@ fn count_dir(path: &str) -> usize {
 fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
             let after = s.rsplit(')').next().unwrap_or("");
-            let ppid: i32 = after.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let ppid: i32 = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             if ppid == pid {
                 out.push(p);
             }
@@ -35,7 +41,10 @@ fn concurrent_spawns_leak_no_fd_thread_or_process() {
     let policy = Arc::new(Policy::system());
     // Warm up: the supervisor starts once and keeps its control socket, and the
     // policy caches its Landlock ruleset fd.
-    assert_eq!(exited(policy.spawn(&["/bin/true"]).unwrap().wait()), Some(0));
+    assert_eq!(
+        exited(policy.spawn(&["/bin/true"]).unwrap().wait()),
+        Some(0)
+    );
     let fds_before = count_dir("/proc/self/fd");
     let threads_before = count_dir("/proc/self/task");
     let me = std::process::id() as i32;
@@ -55,7 +64,10 @@ fn concurrent_spawns_leak_no_fd_thread_or_process() {
                             assert_eq!(signaled(c.wait()), Some(libc::SIGKILL));
                         }
                         // Runs to completion.
-                        _ => assert_eq!(exited(policy.spawn(&["/bin/true"]).unwrap().wait()), Some(0)),
+                        _ => assert_eq!(
+                            exited(policy.spawn(&["/bin/true"]).unwrap().wait()),
+                            Some(0)
+                        ),
                     }
                 }
             })
@@ -71,11 +83,37 @@ fn concurrent_spawns_leak_no_fd_thread_or_process() {
     while !children_of(sup).is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(children_of(sup), Vec::<i32>::new(), "processes left under the supervisor");
-    assert_eq!(children_of(me), Vec::<i32>::new(), "the host has children (zombies?)");
-    let listing: Vec<String> = std::fs::read_dir("/proc/self/fd").unwrap().flatten().map(|e| format!("{:?}->{:?}", e.file_name(), std::fs::read_link(e.path()).ok())).collect();
-    assert_eq!(count_dir("/proc/self/fd"), fds_before, "fds leaked in the host: {listing:?}");
-    assert_eq!(count_dir("/proc/self/task"), threads_before, "threads leaked in the host");
+    assert_eq!(
+        children_of(sup),
+        Vec::<i32>::new(),
+        "processes left under the supervisor"
+    );
+    assert_eq!(
+        children_of(me),
+        Vec::<i32>::new(),
+        "the host has children (zombies?)"
+    );
+    let listing: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{:?}->{:?}",
+                e.file_name(),
+                std::fs::read_link(e.path()).ok()
+            )
+        })
+        .collect();
+    assert_eq!(
+        count_dir("/proc/self/fd"),
+        fds_before,
+        "fds leaked in the host: {listing:?}"
+    );
+    assert_eq!(
+        count_dir("/proc/self/task"),
+        threads_before,
+        "threads leaked in the host"
+    );
     // The supervisor keeps only its own few fds, not one per past child.
     let sup_fds = count_dir(&format!("/proc/{sup}/fd"));
     assert!(sup_fds < 16, "supervisor holds {sup_fds} fds");

@@ -6,7 +6,10 @@ use common::*;
 fn assert_native_differs(argv: &[&str]) {
     let first = native(argv);
     let differs = (0..5).any(|_| native(argv) != first);
-    assert!(differs, "{argv:?} printed the same thing natively every time: {first}");
+    assert!(
+        differs,
+        "{argv:?} printed the same thing natively every time: {first}"
+    );
 }
 
 fn seeded(seed: u64, argv: &[&str]) -> String {
@@ -30,7 +33,11 @@ fn assert_deterministic(argv: &[&str]) -> String {
 
 #[test]
 fn python_urandom_and_random() {
-    assert_deterministic(&["python3", "-c", "import os, random; print(os.urandom(16).hex(), random.random())"]);
+    assert_deterministic(&[
+        "python3",
+        "-c",
+        "import os, random; print(os.urandom(16).hex(), random.random())",
+    ]);
 }
 
 #[test]
@@ -48,7 +55,12 @@ fn getrandom_errors_match_the_kernel() {
     assert_eq!(sandboxed, native_out);
     assert_eq!(
         sandboxed.trim(),
-        format!("badflags=-1/{} badptr=-1/{} random+insecure=-1/{} zero=0", libc::EINVAL, libc::EFAULT, libc::EINVAL)
+        format!(
+            "badflags=-1/{} badptr=-1/{} random+insecure=-1/{} zero=0",
+            libc::EINVAL,
+            libc::EFAULT,
+            libc::EINVAL
+        )
     );
 }
 
@@ -58,7 +70,11 @@ fn dev_urandom_by_path_by_shell_redirect_and_random() {
     assert_deterministic(&["sh", "-c", "head -c 64 < /dev/urandom | od -x"]);
     assert_deterministic(&["sh", "-c", "head -c 32 /dev/random | od -x"]);
     // Symlinks and /proc/self/fd spellings are the same device.
-    assert_deterministic(&["sh", "-c", "exec 3</dev/urandom; head -c 32 /proc/self/fd/3 | od -x"]);
+    assert_deterministic(&[
+        "sh",
+        "-c",
+        "exec 3</dev/urandom; head -c 32 /proc/self/fd/3 | od -x",
+    ]);
 }
 
 #[test]
@@ -77,7 +93,11 @@ fn the_device_looks_like_a_device() {
 #[test]
 fn the_stream_never_ends() {
     // 64 MiB, deterministic, no EOF and no short count.
-    let argv = ["sh", "-c", "head -c 67108864 /dev/urandom | tee >(wc -c >&2) | sha256sum"];
+    let argv = [
+        "sh",
+        "-c",
+        "head -c 67108864 /dev/urandom | tee >(wc -c >&2) | sha256sum",
+    ];
     let argv = ["bash", "-c", argv[2]];
     let a = seeded(5, &argv);
     let b = seeded(5, &argv);

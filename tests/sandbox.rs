@@ -89,7 +89,10 @@ fn only_stdio_fds_reach_the_child() {
 #[test]
 fn signals_to_host_processes_are_refused() {
     if sl_landlock_abi() < 6 {
-        eprintln!("skipped: Landlock ABI {} has no signal scoping", sl_landlock_abi());
+        eprintln!(
+            "skipped: Landlock ABI {} has no signal scoping",
+            sl_landlock_abi()
+        );
         return;
     }
     let (p, exe) = probe_policy();
@@ -101,13 +104,20 @@ fn signals_to_host_processes_are_refused() {
 #[test]
 fn missing_program_is_an_exec_error_with_its_name() {
     let p = Policy::system();
-    let Err((code, msg)) = p.spawn(&["no-such-program-xyz"]) else { panic!("spawned") };
+    let Err((code, msg)) = p.spawn(&["no-such-program-xyz"]) else {
+        panic!("spawned")
+    };
     assert_eq!(code, SL_E_EXEC);
-    assert!(msg.contains("no-such-program-xyz") && msg.contains("No such file"), "{msg}");
+    assert!(
+        msg.contains("no-such-program-xyz") && msg.contains("No such file"),
+        "{msg}"
+    );
     // A program outside every readable path is refused by Landlock at exec.
     let mut q = Policy::empty();
     q.env("PATH", "/bin");
-    let Err((code, msg)) = q.spawn(&["/bin/true"]) else { panic!("spawned") };
+    let Err((code, msg)) = q.spawn(&["/bin/true"]) else {
+        panic!("spawned")
+    };
     assert_eq!(code, SL_E_EXEC, "{msg}");
     assert!(msg.contains("Permission denied"), "{msg}");
 }
@@ -117,9 +127,14 @@ fn bad_cwd_is_a_setup_error() {
     let mut p = Policy::system();
     let d = scratch().join("cwd-then-removed");
     std::fs::create_dir_all(&d).unwrap();
-    assert_eq!(sl_policy_set_cwd(p.0, c(&d.to_string_lossy()).as_ptr()), SL_OK);
+    assert_eq!(
+        sl_policy_set_cwd(p.0, c(&d.to_string_lossy()).as_ptr()),
+        SL_OK
+    );
     std::fs::remove_dir(&d).unwrap();
-    let Err((code, msg)) = p.spawn(&["/bin/true"]) else { panic!("spawned") };
+    let Err((code, msg)) = p.spawn(&["/bin/true"]) else {
+        panic!("spawned")
+    };
     assert_eq!(code, SL_E_SETUP);
     assert!(msg.contains("working directory"), "{msg}");
     let _ = &mut p;
@@ -129,7 +144,10 @@ fn bad_cwd_is_a_setup_error() {
 fn exit_codes_and_signals_come_back() {
     let p = Policy::system();
     assert_eq!(exited(p.run(&["/bin/sh", "-c", "exit 7"]).0), Some(7));
-    assert_eq!(signaled(p.run(&["/bin/sh", "-c", "kill -SEGV $$"]).0), Some(libc::SIGSEGV));
+    assert_eq!(
+        signaled(p.run(&["/bin/sh", "-c", "kill -SEGV $$"]).0),
+        Some(libc::SIGSEGV)
+    );
 }
 
 #[test]
@@ -144,11 +162,14 @@ fn timeout_kills_the_sandbox() {
     assert!(t.elapsed() < Duration::from_secs(20));
 }
 
-
 /// Start a tree with a setsid'd, double-forked grandchild; return (child, grandchild pid).
 fn start_tree(p: &Policy) -> (Child, i32, std::os::fd::OwnedFd) {
     let (ch, r) = p
-        .spawn_captured(&["/bin/sh", "-c", "setsid sh -c 'sleep 300 & echo $!' & sleep 300"])
+        .spawn_captured(&[
+            "/bin/sh",
+            "-c",
+            "setsid sh -c 'sleep 300 & echo $!' & sleep 300",
+        ])
         .unwrap();
     let mut f = std::fs::File::from(r);
     let mut line = Vec::new();
@@ -156,7 +177,10 @@ fn start_tree(p: &Policy) -> (Child, i32, std::os::fd::OwnedFd) {
     while std::io::Read::read(&mut f, &mut b).unwrap() == 1 && b[0] != b'\n' {
         line.push(b[0]);
     }
-    let pid: i32 = String::from_utf8_lossy(&line).trim().parse().expect("grandchild pid");
+    let pid: i32 = String::from_utf8_lossy(&line)
+        .trim()
+        .parse()
+        .expect("grandchild pid");
     assert!(alive(pid));
     (ch, pid, f.into())
 }
@@ -180,7 +204,10 @@ fn freeing_a_running_child_kills_its_tree() {
     while (alive(gc) || alive(main)) && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(!alive(gc) && !alive(main), "processes outlived sl_child_free");
+    assert!(
+        !alive(gc) && !alive(main),
+        "processes outlived sl_child_free"
+    );
 }
 
 #[test]
@@ -219,4 +246,3 @@ fn host_waitpid_minus_one_does_not_disturb_sandboxes() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reaper.join().unwrap();
 }
-

@@ -6,7 +6,6 @@ use common::*;
 use sandlock::ffi::*;
 use std::time::{Duration, Instant};
 
-
 #[test]
 fn supervisor_death_is_reported_and_recovered() {
     let p = Policy::system();
@@ -27,4 +26,3 @@ fn supervisor_death_is_reported_and_recovered() {
     let (st, out) = p.run(&["/bin/echo", "again"]);
     assert_eq!((exited(st), out.trim()), (Some(0), "again"));
 }
-

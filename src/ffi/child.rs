@@ -118,7 +118,10 @@ pub extern "C" fn sl_try_wait(child_: *mut sl_child, status: *mut i32) -> i32 {
         non_null(f, "status", status)?;
         match child(f, child_)?.wait_timeout(Some(0))? {
             Some(st) => store_status(f, status, st),
-            None => Err(Error::new(Code::Again, "sl_try_wait: the child is still running")),
+            None => Err(Error::new(
+                Code::Again,
+                "sl_try_wait: the child is still running",
+            )),
         }
     })
 }
@@ -132,7 +135,11 @@ pub extern "C" fn sl_wait_timeout(child_: *mut sl_child, timeout_ms: i32, status
     boundary(|| {
         let f = "sl_wait_timeout";
         non_null(f, "status", status)?;
-        let ms = if timeout_ms < 0 { None } else { Some(timeout_ms as u64) };
+        let ms = if timeout_ms < 0 {
+            None
+        } else {
+            Some(timeout_ms as u64)
+        };
         match child(f, child_)?.wait_timeout(ms)? {
             Some(st) => store_status(f, status, st),
             None => Err(Error::new(
@@ -153,7 +160,9 @@ pub extern "C" fn sl_wait_timeout(child_: *mut sl_child, timeout_ms: i32, status
 pub extern "C" fn sl_child_kill(child_: *mut sl_child, sig: i32) -> i32 {
     boundary(|| {
         if !(1..=64).contains(&sig) {
-            return Err(Error::invalid(format!("sl_child_kill: {sig} is not a signal number")));
+            return Err(Error::invalid(format!(
+                "sl_child_kill: {sig} is not a signal number"
+            )));
         }
         child("sl_child_kill", child_)?.kill(sig)
     })
@@ -172,7 +181,9 @@ pub extern "C" fn sl_child_pid(child_: *const sl_child) -> i32 {
 /// close it; it is closed by `sl_child_free`. Never wait on it with `waitid`.
 #[no_mangle]
 pub extern "C" fn sl_child_pidfd(child_: *const sl_child) -> i32 {
-    quiet(-1, || child("sl_child_pidfd", child_).map_or(-1, |c| c.pidfd()))
+    quiet(-1, || {
+        child("sl_child_pidfd", child_).map_or(-1, |c| c.pidfd())
+    })
 }
 
 /// True if the sandbox was killed because its timeout elapsed.
@@ -180,7 +191,9 @@ pub extern "C" fn sl_child_pidfd(child_: *const sl_child) -> i32 {
 /// Meaningful after a wait returned `SL_OK`; false for NULL.
 #[no_mangle]
 pub extern "C" fn sl_child_timed_out(child_: *const sl_child) -> bool {
-    quiet(false, || child("sl_child_timed_out", child_).is_ok_and(|c| c.timed_out()))
+    quiet(false, || {
+        child("sl_child_timed_out", child_).is_ok_and(|c| c.timed_out())
+    })
 }
 
 /// Free a child handle. NULL is accepted and ignored.

@@ -61,7 +61,8 @@ pub(crate) fn set(e: Error) {
 #[no_mangle]
 pub extern "C" fn sl_last_error_message() -> *const c_char {
     super::quiet(c"".as_ptr(), || {
-        LAST.try_with(|s| s.borrow().message.as_ptr()).unwrap_or(c"".as_ptr())
+        LAST.try_with(|s| s.borrow().message.as_ptr())
+            .unwrap_or(c"".as_ptr())
     })
 }
 

@@ -11,11 +11,13 @@
 
 mod child;
 mod error;
+mod outcome;
 mod policy;
 mod version;
 
 pub use child::*;
 pub use error::*;
+pub use outcome::*;
 pub use policy::*;
 pub use version::*;
 
@@ -41,7 +43,10 @@ pub(crate) fn boundary(body: impl FnOnce() -> Result<(), Error>) -> i32 {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            error::set(Error::new(Code::Internal, format!("internal error (bug): {what}")));
+            error::set(Error::new(
+                Code::Internal,
+                format!("internal error (bug): {what}"),
+            ));
             Code::Internal as i32
         }
     }
@@ -68,7 +73,11 @@ pub(crate) unsafe fn c_str<'a>(func: &str, arg: &str, p: *const c_char) -> Resul
 ///
 /// # Safety
 /// As for [`c_str`].
-pub(crate) unsafe fn c_path<'a>(func: &str, arg: &str, p: *const c_char) -> Result<&'a Path, Error> {
+pub(crate) unsafe fn c_path<'a>(
+    func: &str,
+    arg: &str,
+    p: *const c_char,
+) -> Result<&'a Path, Error> {
     // SAFETY: forwarded contract.
     let s = unsafe { c_str(func, arg, p)? };
     Ok(Path::new(OsStr::from_bytes(s.to_bytes())))

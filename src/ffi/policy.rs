@@ -19,7 +19,10 @@ pub struct sl_policy {
 ///
 /// # Safety
 /// `p` is NULL or a live handle from `sl_policy_new`.
-pub(crate) unsafe fn policy_mut<'a>(func: &str, p: *mut sl_policy) -> Result<&'a mut Policy, Error> {
+pub(crate) unsafe fn policy_mut<'a>(
+    func: &str,
+    p: *mut sl_policy,
+) -> Result<&'a mut Policy, Error> {
     non_null(func, "policy", p)?;
     // SAFETY: non-NULL and, per the API contract, a live handle not used concurrently.
     Ok(unsafe { &mut (*p).inner })
@@ -39,7 +42,9 @@ pub(crate) unsafe fn policy_mut<'a>(func: &str, p: *mut sl_policy) -> Result<&'a
 pub extern "C" fn sl_policy_new(out: *mut *mut sl_policy) -> i32 {
     boundary(|| {
         non_null("sl_policy_new", "out", out)?;
-        let p = Box::new(sl_policy { inner: Policy::new() });
+        let p = Box::new(sl_policy {
+            inner: Policy::new(),
+        });
         // SAFETY: `out` is non-NULL; the caller provides writable storage.
         unsafe { *out = Box::into_raw(p) };
         Ok(())
@@ -147,7 +152,9 @@ pub extern "C" fn sl_policy_set_env(
             None
         } else {
             // SAFETY: non-NULL C string by contract.
-            Some(OsStr::from_bytes(unsafe { c_str(f, "value", value)? }.to_bytes()))
+            Some(OsStr::from_bytes(
+                unsafe { c_str(f, "value", value)? }.to_bytes(),
+            ))
         };
         p.set_env(OsStr::from_bytes(name.to_bytes()), value)
     })
@@ -206,7 +213,8 @@ pub extern "C" fn sl_policy_set_stdio(
 ) -> i32 {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
-        unsafe { policy_mut("sl_policy_set_stdio", policy)? }.set_stdio([stdin_fd, stdout_fd, stderr_fd])
+        unsafe { policy_mut("sl_policy_set_stdio", policy)? }
+            .set_stdio([stdin_fd, stdout_fd, stderr_fd])
     })
 }
 

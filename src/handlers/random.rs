@@ -15,7 +15,6 @@
 use super::Reply;
 use crate::seccomp::mem;
 use crate::seccomp::notify::{self, SeccompNotif};
-use crate::supervisor::launch::{URANDOM_FD_HI, URANDOM_FD_LO};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::ffi::{CStr, CString};
@@ -74,16 +73,13 @@ impl Feed {
 
 pub struct Random {
     seed: u64,
+    /// The reserved fd numbers where random devices live in the child.
+    slots: std::ops::RangeInclusive<u32>,
     getrandom: ChaCha8Rng,
     device: ChaCha8Rng,
     feeds_made: u64,
     buf: Vec<u8>,
     pub feeds: Vec<Feed>,
-}
-
-fn in_range(fd: u64) -> bool {
-    let fd = fd as u32;
-    (URANDOM_FD_LO..=URANDOM_FD_HI).contains(&fd)
 }
 
 /// Which random device this path is, as the kernel would resolve it (following
@@ -93,7 +89,8 @@ fn random_device(path: &std::path::Path) -> Option<&'static CStr> {
     // SAFETY: stat fills a plain struct from a NUL-terminated path.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and out-pointer.
-    if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR {
+    if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFCHR
+    {
         return None;
     }
     if st.st_rdev == libc::makedev(1, 9) {
@@ -106,7 +103,10 @@ fn random_device(path: &std::path::Path) -> Option<&'static CStr> {
 }
 
 fn fd_device(pid: libc::pid_t, fd: u64) -> Option<&'static CStr> {
-    random_device(&PathBuf::from(format!("/proc/{pid}/fd/{}", fd as u32 as i32)))
+    random_device(&PathBuf::from(format!(
+        "/proc/{pid}/fd/{}",
+        fd as u32 as i32
+    )))
 }
 
 fn fd_is_random(pid: libc::pid_t, fd: u64) -> bool {
@@ -147,22 +147,27 @@ fn open_device(dev: &CStr) -> Result<OwnedFd, i32> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The first fd number in the reserved range (from `min`) that `pid` has free.
-fn free_slot(pid: libc::pid_t, min: u32) -> Option<u32> {
-    (URANDOM_FD_LO.max(min)..=URANDOM_FD_HI)
-        .find(|n| std::fs::symlink_metadata(format!("/proc/{pid}/fd/{n}")).is_err())
-}
-
 impl Random {
-    pub fn new(seed: u64) -> Random {
+    pub fn new(seed: u64, slots: std::ops::RangeInclusive<u32>) -> Random {
         Random {
             seed,
+            slots,
             getrandom: stream(seed, STREAM_GETRANDOM),
             device: stream(seed, STREAM_DEVICE),
             feeds_made: 0,
             buf: Vec::new(),
             feeds: Vec::new(),
         }
+    }
+
+    fn in_range(&self, fd: u64) -> bool {
+        self.slots.contains(&(fd as u32))
+    }
+
+    /// The first reserved fd number (from `min`) that `pid` has free.
+    fn free_slot(&self, pid: libc::pid_t, min: u32) -> Option<u32> {
+        ((*self.slots.start()).max(min)..=*self.slots.end())
+            .find(|n| std::fs::symlink_metadata(format!("/proc/{pid}/fd/{n}")).is_err())
     }
 
     /// Answer one notification. Unknown calls continue unchanged.
@@ -180,38 +185,60 @@ impl Random {
                     _ => Reply::Continue,
                 }
             }
-            libc::SYS_read | libc::SYS_pread64 if in_range(a[0]) && fd_is_random(pid, a[0]) => {
+            libc::SYS_read | libc::SYS_pread64
+                if self.in_range(a[0]) && fd_is_random(pid, a[0]) =>
+            {
                 self.fill(listener, n, &[(a[1], a[2])])
             }
-            libc::SYS_readv | libc::SYS_preadv | libc::SYS_preadv2 if in_range(a[0]) && fd_is_random(pid, a[0]) => {
+            libc::SYS_readv | libc::SYS_preadv | libc::SYS_preadv2
+                if self.in_range(a[0]) && fd_is_random(pid, a[0]) =>
+            {
                 match read_iovecs(pid, a[1], a[2]) {
                     Ok(iov) => self.fill(listener, n, &iov),
                     Err(e) => Reply::Errno(e),
                 }
             }
-            libc::SYS_dup if in_range(a[0]) => match fd_device(pid, a[0]) {
+            libc::SYS_dup if self.in_range(a[0]) => match fd_device(pid, a[0]) {
                 Some(dev) => self.install(listener, n, dev, None, false),
                 None => Reply::Continue,
             },
-            libc::SYS_fcntl if (a[1] as i32 == libc::F_DUPFD || a[1] as i32 == libc::F_DUPFD_CLOEXEC) && in_range(a[0]) => {
-                let Some(dev) = fd_device(pid, a[0]) else { return Reply::Continue };
-                let min = (a[2] as u32).max(URANDOM_FD_LO);
-                match free_slot(pid, min) {
-                    Some(slot) => self.install(listener, n, dev, Some(slot), a[1] as i32 == libc::F_DUPFD_CLOEXEC),
+            libc::SYS_fcntl
+                if (a[1] as i32 == libc::F_DUPFD || a[1] as i32 == libc::F_DUPFD_CLOEXEC)
+                    && self.in_range(a[0]) =>
+            {
+                let Some(dev) = fd_device(pid, a[0]) else {
+                    return Reply::Continue;
+                };
+                let min = a[2] as u32;
+                match self.free_slot(pid, min) {
+                    Some(slot) => self.install(
+                        listener,
+                        n,
+                        dev,
+                        Some(slot),
+                        a[1] as i32 == libc::F_DUPFD_CLOEXEC,
+                    ),
                     None => Reply::Errno(libc::EMFILE),
                 }
             }
-            libc::SYS_dup2 | libc::SYS_dup3 if a[0] != a[1] && in_range(a[0]) => {
-                let Some(dev) = fd_device(pid, a[0]) else { return Reply::Continue };
-                let cloexec = n.data.nr as i64 == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0;
-                if in_range(a[1]) {
+            libc::SYS_dup2 | libc::SYS_dup3 if a[0] != a[1] && self.in_range(a[0]) => {
+                let Some(dev) = fd_device(pid, a[0]) else {
+                    return Reply::Continue;
+                };
+                let cloexec =
+                    n.data.nr as i64 == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0;
+                if self.in_range(a[1]) {
                     self.install(listener, n, dev, Some(a[1] as u32), cloexec)
                 } else {
                     self.feed(listener, n, a[1] as u32, cloexec)
                 }
             }
-            libc::SYS_sendfile if in_range(a[1]) && fd_is_random(pid, a[1]) => Reply::Errno(libc::EINVAL),
-            libc::SYS_splice | libc::SYS_copy_file_range if in_range(a[0]) && fd_is_random(pid, a[0]) => {
+            libc::SYS_sendfile if self.in_range(a[1]) && fd_is_random(pid, a[1]) => {
+                Reply::Errno(libc::EINVAL)
+            }
+            libc::SYS_splice | libc::SYS_copy_file_range
+                if self.in_range(a[0]) && fd_is_random(pid, a[0]) =>
+            {
                 Reply::Errno(libc::EINVAL)
             }
             _ => Reply::Continue,
@@ -233,7 +260,10 @@ impl Random {
 
     /// Write the device stream (or the getrandom stream) into the child's buffers.
     fn fill(&mut self, listener: RawFd, n: &SeccompNotif, iov: &[(u64, u64)]) -> Reply {
-        let total: usize = iov.iter().map(|&(_, l)| l as usize).fold(0usize, |a, b| a.saturating_add(b));
+        let total: usize = iov
+            .iter()
+            .map(|&(_, l)| l as usize)
+            .fold(0usize, |a, b| a.saturating_add(b));
         let total = total.min(MAX_CHUNK);
         if total == 0 {
             return Reply::Value(0);
@@ -243,7 +273,11 @@ impl Random {
         if !notify::id_valid(listener, n.id) {
             return Reply::Done;
         }
-        let rng = if n.data.nr as i64 == libc::SYS_getrandom { &mut self.getrandom } else { &mut self.device };
+        let rng = if n.data.nr as i64 == libc::SYS_getrandom {
+            &mut self.getrandom
+        } else {
+            &mut self.device
+        };
         rng.fill_bytes(&mut self.buf[..total]);
         let mut done = 0usize;
         for &(addr, len) in iov {
@@ -268,18 +302,29 @@ impl Random {
         }
     }
 
-    fn open(&mut self, listener: RawFd, n: &SeccompNotif, dirfd: i32, path_addr: u64, flags: u64) -> Reply {
+    fn open(
+        &mut self,
+        listener: RawFd,
+        n: &SeccompNotif,
+        dirfd: i32,
+        path_addr: u64,
+        flags: u64,
+    ) -> Reply {
         let flags = flags as i32;
         if flags & libc::O_PATH != 0 || flags & libc::O_ACCMODE == libc::O_WRONLY {
             return Reply::Continue;
         }
         let pid = n.pid as libc::pid_t;
-        let Ok(path) = mem::read_cstr(pid, path_addr, libc::PATH_MAX as usize) else { return Reply::Continue };
+        let Ok(path) = mem::read_cstr(pid, path_addr, libc::PATH_MAX as usize) else {
+            return Reply::Continue;
+        };
         if path.is_empty() {
             return Reply::Continue;
         }
         let full = child_path(pid, dirfd, &path);
-        if flags & libc::O_NOFOLLOW != 0 && std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink()) {
+        if flags & libc::O_NOFOLLOW != 0
+            && std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink())
+        {
             return Reply::Continue;
         }
         match random_device(&full) {
@@ -289,8 +334,15 @@ impl Random {
     }
 
     /// Put a fresh random-device file at `slot` (or the first free one) in the child.
-    fn install(&mut self, listener: RawFd, n: &SeccompNotif, dev: &CStr, slot: Option<u32>, cloexec: bool) -> Reply {
-        let Some(slot) = slot.or_else(|| free_slot(n.pid as libc::pid_t, 0)) else {
+    fn install(
+        &mut self,
+        listener: RawFd,
+        n: &SeccompNotif,
+        dev: &CStr,
+        slot: Option<u32>,
+        cloexec: bool,
+    ) -> Reply {
+        let Some(slot) = slot.or_else(|| self.free_slot(n.pid as libc::pid_t, 0)) else {
             return Reply::Errno(libc::EMFILE);
         };
         let dev = match open_device(dev) {
@@ -372,11 +424,23 @@ mod tests {
 
     #[test]
     fn proc_self_is_rewritten() {
-        assert_eq!(child_path(7, -100, b"/proc/self/fd/3"), PathBuf::from("/proc/7/fd/3"));
-        assert_eq!(child_path(7, libc::AT_FDCWD, b"x"), PathBuf::from("/proc/7/cwd/x"));
+        assert_eq!(
+            child_path(7, -100, b"/proc/self/fd/3"),
+            PathBuf::from("/proc/7/fd/3")
+        );
+        assert_eq!(
+            child_path(7, libc::AT_FDCWD, b"x"),
+            PathBuf::from("/proc/7/cwd/x")
+        );
         assert_eq!(child_path(7, 5, b"x"), PathBuf::from("/proc/7/fd/5/x"));
-        assert_eq!(random_device(std::path::Path::new("/dev/urandom")), Some(c"/dev/urandom"));
-        assert_eq!(random_device(std::path::Path::new("/dev/random")), Some(c"/dev/random"));
+        assert_eq!(
+            random_device(std::path::Path::new("/dev/urandom")),
+            Some(c"/dev/urandom")
+        );
+        assert_eq!(
+            random_device(std::path::Path::new("/dev/random")),
+            Some(c"/dev/random")
+        );
         assert_eq!(random_device(std::path::Path::new("/dev/null")), None);
     }
 }

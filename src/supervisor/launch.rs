@@ -14,9 +14,15 @@ use crate::seccomp::filter::{build_program, FilterOptions};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// The fd numbers where seeded random devices are installed in the child.
-pub const URANDOM_FD_LO: u32 = 960;
-pub const URANDOM_FD_HI: u32 = 991;
+/// The fd numbers where seeded random devices are installed in the child: 32
+/// numbers just under the usual 1024 open-files limit, or under a lower limit.
+pub fn random_fd_slots(limits: &crate::outcome::Limits) -> std::ops::RangeInclusive<u32> {
+    let max = match limits[crate::outcome::Limit::OpenFiles.index()] {
+        0 => 1024,
+        n => n.min(1024) as u32,
+    };
+    max.saturating_sub(32).max(3)..=max.saturating_sub(1).max(3)
+}
 
 const STACK_SIZE: usize = 256 * 1024;
 
@@ -75,14 +81,40 @@ impl Drop for Stack {
     }
 }
 
+/// Per-process kernel limits that back the sandbox-wide ones.
+fn rlimits_for(limits: &crate::outcome::Limits) -> ([[u64; 2]; 4], usize) {
+    use crate::outcome::Limit;
+    let mut out = [[0u64; 2]; 4];
+    let mut n = 0;
+    for (l, res) in [
+        (Limit::OpenFiles, libc::RLIMIT_NOFILE),
+        (Limit::FileSize, libc::RLIMIT_FSIZE),
+        // Total CPU is polled by the supervisor; this stops one process at once.
+        (Limit::CpuSeconds, libc::RLIMIT_CPU),
+    ] {
+        let v = limits[l.index()];
+        if v != 0 {
+            out[n] = [res as u64, v];
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
 fn cstrings(list: &[Vec<u8>], what: &str) -> Result<Vec<CString>> {
     list.iter()
-        .map(|b| CString::new(b.clone()).map_err(|_| Error::invalid(format!("sl_spawn: {what} contains a NUL byte"))))
+        .map(|b| {
+            CString::new(b.clone())
+                .map_err(|_| Error::invalid(format!("sl_spawn: {what} contains a NUL byte")))
+        })
         .collect()
 }
 
 fn pointers(list: &[CString]) -> Vec<*const libc::c_char> {
-    list.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    list.iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -99,12 +131,15 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn reap(pid: libc::pid_t) {
     let mut st = 0;
     // SAFETY: waiting for our own child; __WALL also reaps a traced one.
-    while unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } < 0 && crate::error::last_errno() == libc::EINTR {}
+    while unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } < 0
+        && crate::error::last_errno() == libc::EINTR
+    {}
 }
 
 /// Turn the child's (stage, errno) record into the error the host will see.
 fn stage_error(req: &SpawnRequest, stage: Stage, errno: i32) -> Error {
-    let prog = String::from_utf8_lossy(req.argv.first().map(|v| v.as_slice()).unwrap_or(b"?")).into_owned();
+    let prog = String::from_utf8_lossy(req.argv.first().map(|v| v.as_slice()).unwrap_or(b"?"))
+        .into_owned();
     let (code, what) = match stage {
         Stage::Exec => {
             let hint = match errno {
@@ -123,62 +158,101 @@ fn stage_error(req: &SpawnRequest, stage: Stage, errno: i32) -> Error {
                 String::from_utf8_lossy(req.cwd.as_deref().unwrap_or(b""))
             ),
         ),
-        Stage::Landlock => (Code::Setup, "Landlock refused to confine the child (landlock_restrict_self)".into()),
+        Stage::Landlock => (
+            Code::Setup,
+            "Landlock refused to confine the child (landlock_restrict_self)".into(),
+        ),
         Stage::Seccomp => (
             Code::Setup,
             "the kernel refused the seccomp filter (seccomp(SECCOMP_SET_MODE_FILTER))".into(),
         ),
         Stage::NoNewPrivs => (Code::Setup, "prctl(PR_SET_NO_NEW_PRIVS) failed".into()),
-        other => (Code::Setup, format!("child setup failed at stage {other:?}")),
+        Stage::Limits => (
+            Code::Setup,
+            "cannot set a resource limit (prlimit64)".into(),
+        ),
+        other => (
+            Code::Setup,
+            format!("child setup failed at stage {other:?}"),
+        ),
     };
-    Error { code, errno, message: format!("sl_spawn: {what}: {}", errno_text(errno)) }
+    Error {
+        code,
+        errno,
+        message: format!("sl_spawn: {what}: {}", errno_text(errno)),
+    }
 }
 
 /// Read the child's record after the go byte: EOF = exec happened.
 fn read_record(fd: RawFd) -> Result<Option<(Stage, i32)>> {
     let mut buf = [0u8; 16];
-    let (n, _) = sock::recv(fd, &mut buf, false).map_err(|e| Error::sys("reading the child's status", e.raw_os_error().unwrap_or(0)))?;
+    let (n, _) = sock::recv(fd, &mut buf, false)
+        .map_err(|e| Error::sys("reading the child's status", e.raw_os_error().unwrap_or(0)))?;
     if n == 0 {
         return Ok(None);
     }
     if n == 6 && buf[0] == b'E' {
         let stage = Stage::from_u8(buf[1]).unwrap_or(Stage::Exec);
-        return Ok(Some((stage, i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]))));
+        return Ok(Some((
+            stage,
+            i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]),
+        )));
     }
-    Err(Error::new(Code::Internal, "unexpected record from the child"))
+    Err(Error::new(
+        Code::Internal,
+        "unexpected record from the child",
+    ))
 }
 
 pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
+    let slots = random_fd_slots(&req.limits);
     let opts = FilterOptions {
         notify_random: req.seed.is_some(),
-        urandom_fd_lo: URANDOM_FD_LO,
-        urandom_fd_hi: URANDOM_FD_HI,
+        urandom_fd_lo: *slots.start(),
+        urandom_fd_hi: *slots.end(),
         ..Default::default()
     };
-    let mut filter = build_program(&opts).map_err(|e| Error::new(Code::Internal, format!("seccomp filter: {e}")))?;
+    let mut filter = build_program(&opts)
+        .map_err(|e| Error::new(Code::Internal, format!("seccomp filter: {e}")))?;
     let candidates = cstrings(&req.candidates, "the program path")?;
     let argv = cstrings(&req.argv, "an argument")?;
     let envp = cstrings(&req.envp, "an environment variable")?;
-    let cwd = req.cwd.as_ref().map(|c| CString::new(c.clone())).transpose().map_err(|_| Error::invalid("sl_spawn: cwd contains a NUL byte"))?;
+    let cwd = req
+        .cwd
+        .as_ref()
+        .map(|c| CString::new(c.clone()))
+        .transpose()
+        .map_err(|_| Error::invalid("sl_spawn: cwd contains a NUL byte"))?;
     let (cand_p, argv_p, envp_p) = (pointers(&candidates), pointers(&argv), pointers(&envp));
 
-    let (status_ours, status_child) = sock::seqpacket_pair().map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
+    let (rlimits, n_rlimits) = rlimits_for(&req.limits);
+    let (status_ours, status_child) = sock::seqpacket_pair()
+        .map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
     let (go_child, go_ours) = pipe()?;
     let stack = Stack::new()?;
     let fd_or = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
     let args = Box::new(ChildArgs {
         status_fd: status_child.as_raw_fd(),
         go_fd: go_child.as_raw_fd(),
-        stdio: [fd_or(&fds.stdio[0]), fd_or(&fds.stdio[1]), fd_or(&fds.stdio[2])],
+        stdio: [
+            fd_or(&fds.stdio[0]),
+            fd_or(&fds.stdio[1]),
+            fd_or(&fds.stdio[2]),
+        ],
         ruleset_fd: fd_or(&fds.ruleset),
         cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
         candidates: cand_p.as_ptr(),
         argv: argv_p.as_ptr(),
         envp: envp_p.as_ptr(),
-        prog: libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() },
+        prog: libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_mut_ptr(),
+        },
         want_listener: opts.notify_random,
         no_aslr: req.no_aslr,
         parent_pid: std::process::id() as i32,
+        rlimits,
+        n_rlimits,
     });
 
     // SAFETY: the child runs `child_main` on its own stack with `args`; both, and every
@@ -210,7 +284,12 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
     let mut buf = [0u8; 16];
     let (n, mut got) = match sock::recv(status_ours.as_raw_fd(), &mut buf, false) {
         Ok(x) => x,
-        Err(e) => return Err(fail_and_reap(Error::sys("receiving the seccomp listener", e.raw_os_error().unwrap_or(0)))),
+        Err(e) => {
+            return Err(fail_and_reap(Error::sys(
+                "receiving the seccomp listener",
+                e.raw_os_error().unwrap_or(0),
+            )))
+        }
     };
     let listener = match (n, buf[0]) {
         (1, b'L') if got.len() == 1 => Some(got.remove(0)),
@@ -222,9 +301,17 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
         }
         (0, _) => {
             reap(pid);
-            return Err(Error::new(Code::Setup, "sl_spawn: the child died during setup"));
+            return Err(Error::new(
+                Code::Setup,
+                "sl_spawn: the child died during setup",
+            ));
         }
-        _ => return Err(fail_and_reap(Error::new(Code::Internal, "unexpected message from the child"))),
+        _ => {
+            return Err(fail_and_reap(Error::new(
+                Code::Internal,
+                "unexpected message from the child",
+            )))
+        }
     };
 
     // 2. Attach before it can exec.
@@ -272,5 +359,9 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
         // (research/spike-spawn-kill-random.md §D). Older kernels lack it: no harm.
         let _ = crate::seccomp::notify::set_sync_wakeup(l.as_raw_fd());
     }
-    Ok(Started { pid, pidfd, listener })
+    Ok(Started {
+        pid,
+        pidfd,
+        listener,
+    })
 }

@@ -78,7 +78,8 @@ fn supervisor_path() -> Result<CString> {
 
 fn start() -> Result<Link> {
     let path = supervisor_path()?;
-    let (host_end, sup_end) = sock::seqpacket_pair().map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
+    let (host_end, sup_end) = sock::seqpacket_pair()
+        .map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
     // Keep the supervisor's end off fd 3, where dup2 would not clear close-on-exec.
     // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor we then own.
     let high = unsafe { libc::fcntl(sup_end.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
@@ -99,8 +100,20 @@ fn start() -> Result<Link> {
         libc::posix_spawn_file_actions_init(&mut fa);
         libc::posix_spawnattr_init(&mut at);
         libc::posix_spawn_file_actions_adddup2(&mut fa, sup_end.as_raw_fd(), CTL_FD);
-        libc::posix_spawn_file_actions_addopen(&mut fa, 0, c"/dev/null".as_ptr(), libc::O_RDONLY, 0);
-        libc::posix_spawn_file_actions_addopen(&mut fa, 1, c"/dev/null".as_ptr(), libc::O_WRONLY, 0);
+        libc::posix_spawn_file_actions_addopen(
+            &mut fa,
+            0,
+            c"/dev/null".as_ptr(),
+            libc::O_RDONLY,
+            0,
+        );
+        libc::posix_spawn_file_actions_addopen(
+            &mut fa,
+            1,
+            c"/dev/null".as_ptr(),
+            libc::O_WRONLY,
+            0,
+        );
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -112,13 +125,23 @@ fn start() -> Result<Link> {
             (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
         );
         let mut pid = 0;
-        let r = libc::posix_spawn(&mut pid, path.as_ptr(), &fa, &at, argv.as_ptr(), envp.as_ptr());
+        let r = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &fa,
+            &at,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        );
         libc::posix_spawn_file_actions_destroy(&mut fa);
         libc::posix_spawnattr_destroy(&mut at);
         if r != 0 {
             return Err(Error::with_errno(
                 Code::Supervisor,
-                format!("sl_spawn: cannot start the supervisor {}", path.to_string_lossy()),
+                format!(
+                    "sl_spawn: cannot start the supervisor {}",
+                    path.to_string_lossy()
+                ),
                 r,
             ));
         }
@@ -134,15 +157,28 @@ fn start() -> Result<Link> {
     let fail = |why: String| {
         Error::new(
             Code::Supervisor,
-            format!("sl_spawn: the supervisor {} did not start: {why}", path.to_string_lossy()),
+            format!(
+                "sl_spawn: the supervisor {} did not start: {why}",
+                path.to_string_lossy()
+            ),
         )
     };
     let pid = match sock::recv(host_end.as_raw_fd(), &mut buf, false) {
-        Ok((n, _)) if n == 5 && buf[0] == b'H' => i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]),
-        Ok(_) => return Err(fail("no hello (is it libsandlock.so of the same version?)".into())),
+        Ok((n, _)) if n == 5 && buf[0] == b'H' => {
+            i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])
+        }
+        Ok(_) => {
+            return Err(fail(
+                "no hello (is it libsandlock.so of the same version?)".into(),
+            ))
+        }
         Err(e) => return Err(fail(e.to_string())),
     };
-    Ok(Link { ctl: Arc::new(host_end), pid, owner: std::process::id() as libc::pid_t })
+    Ok(Link {
+        ctl: Arc::new(host_end),
+        pid,
+        owner: std::process::id() as libc::pid_t,
+    })
 }
 
 fn current() -> Result<Arc<OwnedFd>> {
@@ -169,14 +205,20 @@ fn forget(ctl: &Arc<OwnedFd>) {
 /// A sealed memfd holding `data`, for requests too large to send inline.
 fn memfd_with(data: &[u8]) -> Result<OwnedFd> {
     // SAFETY: a fresh memfd owned by us on success.
-    let fd = unsafe { libc::memfd_create(c"sandlock-request".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = unsafe {
+        libc::memfd_create(
+            c"sandlock-request".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
     if fd < 0 {
         return Err(Error::last_os("memfd_create"));
     }
     // SAFETY: `fd` was just created and is owned only here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(fd);
-    std::io::Write::write_all(&mut f, data).map_err(|e| Error::sys("writing the request memfd", e.raw_os_error().unwrap_or(0)))?;
+    std::io::Write::write_all(&mut f, data)
+        .map_err(|e| Error::sys("writing the request memfd", e.raw_os_error().unwrap_or(0)))?;
     let fd = OwnedFd::from(f);
     // SAFETY: sealing is an fcntl on our own fd.
     unsafe {
@@ -191,7 +233,8 @@ fn memfd_with(data: &[u8]) -> Result<OwnedFd> {
 
 /// Send a spawn request with `fds`; returns the host end of the new child's socket.
 pub fn request_spawn(request: &[u8], fds: &[RawFd]) -> Result<OwnedFd> {
-    let (host_end, sup_end) = sock::seqpacket_pair().map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
+    let (host_end, sup_end) = sock::seqpacket_pair()
+        .map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
     let memfd;
     let mut all = vec![sup_end.as_raw_fd()];
     all.extend_from_slice(fds);
@@ -208,7 +251,10 @@ pub fn request_spawn(request: &[u8], fds: &[RawFd]) -> Result<OwnedFd> {
         let ctl = current()?;
         match sock::send(ctl.as_raw_fd(), &payload, &all) {
             Ok(()) => return Ok(host_end),
-            Err(e) if attempt == 0 && matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) => {
+            Err(e)
+                if attempt == 0
+                    && matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) =>
+            {
                 // The supervisor died: start a new one and try once more.
                 forget(&ctl);
             }
@@ -222,7 +268,10 @@ pub fn request_spawn(request: &[u8], fds: &[RawFd]) -> Result<OwnedFd> {
             }
         }
     }
-    Err(Error::new(Code::Supervisor, "sl_spawn: the supervisor keeps dying at start-up"))
+    Err(Error::new(
+        Code::Supervisor,
+        "sl_spawn: the supervisor keeps dying at start-up",
+    ))
 }
 
 /// The pid of this process's supervisor, if one runs (for tests and diagnostics).

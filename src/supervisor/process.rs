@@ -12,6 +12,7 @@ use super::proto::{Command, Report, SpawnRequest, BUF_LEN};
 use super::sock;
 use crate::error::{Code, Error};
 use crate::handlers::{self, random::Random};
+use crate::outcome::{End, Limit, Limits};
 use crate::seccomp::notify;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -25,7 +26,13 @@ pub(crate) struct Sandbox {
     /// Every traced task (process or thread) of this sandbox.
     pub members: HashSet<libc::pid_t>,
     pub main_status: Option<i32>,
-    pub timed_out: bool,
+    /// Why the supervisor ended it, if it did (timeout, limit, kill, seccomp).
+    pub cause: Option<(End, i64)>,
+    pub limits: Limits,
+    /// CPU ticks used by processes that already exited (for the CPU limit).
+    pub cpu_spent_ticks: u64,
+    /// The CPU ticks last seen for each live process.
+    pub cpu_last: HashMap<libc::pid_t, u64>,
     pub deadline: Option<Instant>,
     pub random: Option<Random>,
 }
@@ -34,6 +41,7 @@ pub(crate) struct Supervisor {
     ctl: OwnedFd,
     sigfd: OwnedFd,
     pub sandboxes: HashMap<u64, Sandbox>,
+    next_limit_check: Instant,
     /// Which sandbox each traced task belongs to.
     pub owner: HashMap<libc::pid_t, u64>,
     /// Tasks whose first ptrace stop has been seen (later PTRACE_EVENT_STOPs are group stops).
@@ -55,7 +63,9 @@ pub fn main() -> i32 {
     // Run by hand (no control socket at fd 3): say what this file is.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat fills a local struct; fd 3 may be closed.
-    if unsafe { libc::fstat(super::link::CTL_FD, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    if unsafe { libc::fstat(super::link::CTL_FD, &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFSOCK
+    {
         eprintln!(
             "libsandlock {}: the sandlock library. It runs as a program only as the \
              sandbox supervisor, started by the library itself.",
@@ -97,6 +107,7 @@ pub fn main() -> i32 {
         ctl,
         sigfd,
         sandboxes: HashMap::new(),
+        next_limit_check: Instant::now(),
         owner: HashMap::new(),
         started: HashSet::new(),
         next_id: 1,
@@ -129,23 +140,43 @@ impl Supervisor {
     /// One round of the loop. False once the host has gone.
     fn iterate(&mut self) -> bool {
         let mut fds = vec![
-            libc::pollfd { fd: self.ctl.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: self.sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: self.ctl.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let mut tags = vec![Tag::Ctl, Tag::Sig];
         let mut next_deadline: Option<Instant> = None;
         for (&id, sb) in &self.sandboxes {
             if let Some(h) = &sb.host {
-                fds.push(libc::pollfd { fd: h.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: h.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
                 tags.push(Tag::Host(id));
             }
             if let Some(l) = &sb.listener {
-                fds.push(libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: l.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
                 tags.push(Tag::Listener(id));
             }
             if let Some(r) = &sb.random {
                 for (i, f) in r.feeds.iter().enumerate() {
-                    fds.push(libc::pollfd { fd: f.wfd.as_raw_fd(), events: libc::POLLOUT, revents: 0 });
+                    fds.push(libc::pollfd {
+                        fd: f.wfd.as_raw_fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    });
                     tags.push(Tag::Feed(id, i));
                 }
             }
@@ -155,6 +186,12 @@ impl Supervisor {
                 }
             }
         }
+        if self.sandboxes.values().any(|s| {
+            s.limits[Limit::Memory.index()] != 0 || s.limits[Limit::CpuSeconds.index()] != 0
+        }) {
+            next_deadline =
+                Some(next_deadline.map_or(self.next_limit_check, |n| n.min(self.next_limit_check)));
+        }
         let timeout = next_deadline.map_or(-1, |d| {
             let ms = d.saturating_duration_since(Instant::now()).as_millis();
             (ms + 1).min(i32::MAX as u128) as i32
@@ -162,7 +199,10 @@ impl Supervisor {
         // SAFETY: `fds` is a valid array of pollfd of the given length.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if r < 0 && crate::error::last_errno() != libc::EINTR {
-            eprintln!("sandlock supervisor: poll: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "sandlock supervisor: poll: {}",
+                std::io::Error::last_os_error()
+            );
             return false;
         }
         let mut dead_feeds: Vec<(u64, usize)> = Vec::new();
@@ -208,14 +248,17 @@ impl Supervisor {
         let expired: Vec<u64> = self
             .sandboxes
             .iter()
-            .filter(|(_, s)| s.main_status.is_none() && !s.timed_out && s.deadline.is_some_and(|d| d <= now))
+            .filter(|(_, s)| {
+                s.main_status.is_none() && s.cause.is_none() && s.deadline.is_some_and(|d| d <= now)
+            })
             .map(|(&id, _)| id)
             .collect();
         for id in expired {
-            if let Some(sb) = self.sandboxes.get_mut(&id) {
-                sb.timed_out = true;
-            }
-            self.kill_tree(id);
+            self.end_sandbox(id, End::Timeout, 0);
+        }
+        if now >= self.next_limit_check {
+            self.check_limits();
+            self.next_limit_check = now + LIMIT_POLL;
         }
         true
     }
@@ -235,13 +278,18 @@ impl Supervisor {
             return false;
         }
         let mut fds: std::collections::VecDeque<OwnedFd> = fds.into();
-        let Some(reply_to) = fds.pop_front() else { return true };
+        let Some(reply_to) = fds.pop_front() else {
+            return true;
+        };
         let body = match buf[0] {
             b'I' => buf[1..n].to_vec(),
             b'M' => match fds.pop_back().map(read_all) {
                 Some(Ok(b)) => b,
                 _ => {
-                    fail(&reply_to, Error::new(Code::Internal, "sl_spawn: unreadable request"));
+                    fail(
+                        &reply_to,
+                        Error::new(Code::Internal, "sl_spawn: unreadable request"),
+                    );
                     return true;
                 }
             },
@@ -250,7 +298,10 @@ impl Supervisor {
         let req = match SpawnRequest::decode(&body) {
             Ok(r) => r,
             Err(e) => {
-                fail(&reply_to, Error::new(Code::Internal, format!("sl_spawn: bad request: {e}")));
+                fail(
+                    &reply_to,
+                    Error::new(Code::Internal, format!("sl_spawn: bad request: {e}")),
+                );
                 return true;
             }
         };
@@ -260,7 +311,11 @@ impl Supervisor {
                 *s = fds.pop_front();
             }
         }
-        let ruleset = if req.has_ruleset { fds.pop_front() } else { None };
+        let ruleset = if req.has_ruleset {
+            fds.pop_front()
+        } else {
+            None
+        };
         match launch::start(&req, RequestFds { stdio, ruleset }) {
             Ok(st) => {
                 let id = self.next_id;
@@ -271,9 +326,16 @@ impl Supervisor {
                     listener: st.listener,
                     members: [st.pid].into_iter().collect(),
                     main_status: None,
-                    timed_out: false,
-                    deadline: req.timeout_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms)),
-                    random: req.seed.map(Random::new),
+                    cause: None,
+                    limits: req.limits,
+                    cpu_spent_ticks: 0,
+                    cpu_last: HashMap::new(),
+                    deadline: req
+                        .timeout_ms
+                        .map(|ms| Instant::now() + std::time::Duration::from_millis(ms)),
+                    random: req
+                        .seed
+                        .map(|s| Random::new(s, launch::random_fd_slots(&req.limits))),
                 };
                 self.owner.insert(st.pid, id);
                 self.started.insert(st.pid);
@@ -295,7 +357,9 @@ impl Supervisor {
     fn on_sigchld(&mut self) {
         let mut info = [0u8; 128];
         // SAFETY: drains our non-blocking signalfd into a local buffer.
-        while unsafe { libc::read(self.sigfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) } > 0 {}
+        while unsafe { libc::read(self.sigfd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) }
+            > 0
+        {}
         loop {
             let mut st = 0;
             // SAFETY: waits for any of our children or tracees without blocking.
@@ -308,7 +372,12 @@ impl Supervisor {
     }
 
     fn on_host(&mut self, id: u64) {
-        let Some(fd) = self.sandboxes.get(&id).and_then(|s| s.host.as_ref()).map(|h| h.as_raw_fd()) else {
+        let Some(fd) = self
+            .sandboxes
+            .get(&id)
+            .and_then(|s| s.host.as_ref())
+            .map(|h| h.as_raw_fd())
+        else {
             return;
         };
         let mut buf = [0u8; 64];
@@ -317,7 +386,7 @@ impl Supervisor {
             Ok((n, _)) if n > 0 => {
                 if let Ok(Command::Kill { sig }) = Command::decode(&buf[..n]) {
                     if sig == libc::SIGKILL {
-                        self.kill_tree(id);
+                        self.end_sandbox(id, End::Killed, 0);
                     } else if let Some(sb) = self.sandboxes.get(&id) {
                         if sb.main_status.is_none() {
                             // SAFETY: signalling a traced, not yet reaped task of ours.
@@ -338,14 +407,82 @@ impl Supervisor {
     }
 
     fn on_notification(&mut self, id: u64, revents: i16) {
-        let Some(sb) = self.sandboxes.get_mut(&id) else { return };
-        let Some(l) = sb.listener.as_ref().map(|l| l.as_raw_fd()) else { return };
+        let Some(sb) = self.sandboxes.get_mut(&id) else {
+            return;
+        };
+        let Some(l) = sb.listener.as_ref().map(|l| l.as_raw_fd()) else {
+            return;
+        };
         if revents & libc::POLLIN == 0 {
             // Every task with the filter is gone.
             sb.listener = None;
             return;
         }
         serve_one(l, sb.random.as_mut());
+    }
+
+    /// End a running sandbox for `end` (first cause wins), killing every task.
+    pub fn end_sandbox(&mut self, id: u64, end: End, detail: i64) {
+        if let Some(sb) = self.sandboxes.get_mut(&id) {
+            if sb.main_status.is_none() && sb.cause.is_none() {
+                sb.cause = Some((end, detail));
+            }
+        }
+        self.kill_tree(id);
+    }
+
+    /// A new task joined sandbox `id`: enforce the process-count limit.
+    pub fn on_new_task(&mut self, id: u64) {
+        let Some(sb) = self.sandboxes.get(&id) else {
+            return;
+        };
+        let max = sb.limits[Limit::Processes.index()];
+        if max == 0 {
+            return;
+        }
+        // Threads share their leader's pid as tgid; count thread groups only.
+        let procs = sb.members.iter().filter(|&&p| is_process(p)).count() as u64;
+        if procs > max {
+            self.end_sandbox(id, End::Limit, Limit::Processes as i64);
+        }
+    }
+
+    /// A task of sandbox `id` is gone: keep the CPU time it had used.
+    pub fn on_task_gone(&mut self, id: u64, pid: libc::pid_t) {
+        if let Some(sb) = self.sandboxes.get_mut(&id) {
+            if let Some(t) = sb.cpu_last.remove(&pid) {
+                sb.cpu_spent_ticks += t;
+            }
+        }
+    }
+
+    /// Poll memory and CPU use of sandboxes that have those limits.
+    fn check_limits(&mut self) {
+        let mut over = Vec::new();
+        for (&id, sb) in self.sandboxes.iter_mut() {
+            let (mem_max, cpu_max) = (
+                sb.limits[Limit::Memory.index()],
+                sb.limits[Limit::CpuSeconds.index()],
+            );
+            if (mem_max == 0 && cpu_max == 0) || sb.main_status.is_some() || sb.cause.is_some() {
+                continue;
+            }
+            let (mut rss, mut ticks) = (0u64, sb.cpu_spent_ticks);
+            for &p in sb.members.iter().filter(|&&p| is_process(p)) {
+                let (r, t) = usage(p);
+                sb.cpu_last.insert(p, t);
+                rss += r;
+                ticks += t;
+            }
+            if mem_max != 0 && rss > mem_max {
+                over.push((id, Limit::Memory));
+            } else if cpu_max != 0 && ticks >= cpu_max.saturating_mul(clock_ticks()) {
+                over.push((id, Limit::CpuSeconds));
+            }
+        }
+        for (id, l) in over {
+            self.end_sandbox(id, End::Limit, l as i64);
+        }
     }
 
     /// SIGKILL every task of the sandbox. Their exits arrive through SIGCHLD.
@@ -360,16 +497,73 @@ impl Supervisor {
 
     /// Report and forget a sandbox whose first process exited and whose tasks are all gone.
     pub fn finish_if_done(&mut self, id: u64) {
-        let Some(sb) = self.sandboxes.get(&id) else { return };
+        let Some(sb) = self.sandboxes.get(&id) else {
+            return;
+        };
         if !sb.members.is_empty() || (sb.main_status.is_none() && sb.host.is_some()) {
             return;
         }
-        let Some(sb) = self.sandboxes.remove(&id) else { return };
+        let Some(sb) = self.sandboxes.remove(&id) else {
+            return;
+        };
         if let (Some(h), Some(status)) = (&sb.host, sb.main_status) {
-            let msg = Report::Exited { status, timed_out: sb.timed_out }.encode();
+            let (end, detail) = sb.cause.unwrap_or((End::from_status(status), 0));
+            let msg = Report::Exited {
+                status,
+                end: end as u8,
+                detail,
+            }
+            .encode();
             let _ = sock::send(h.as_raw_fd(), &msg, &[]);
         }
     }
+}
+
+/// How often memory and CPU limits are checked.
+const LIMIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Is this task a thread-group leader (a process, not a thread)?
+fn is_process(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Tgid:")
+                    .map(|v| v.trim().parse::<i32>().ok())
+            })
+        })
+        .flatten()
+        .is_some_and(|tgid| tgid == pid)
+}
+
+/// (resident bytes, CPU ticks) of a process, 0s if it is gone.
+pub(crate) fn usage(pid: libc::pid_t) -> (u64, u64) {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .unwrap_or(0)
+        // SAFETY: sysconf has no memory effects.
+        * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .map(|s| {
+            let f: Vec<&str> = s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            // Fields after the command: state is [0]; utime, stime are [11], [12].
+            f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        })
+        .unwrap_or(0);
+    (rss, ticks)
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64
 }
 
 /// Receive one notification and answer it.
@@ -386,7 +580,12 @@ fn serve_one(listener: RawFd, random: Option<&mut Random>) {
 }
 
 fn fail(reply_to: &OwnedFd, e: Error) {
-    let msg = Report::Failed { code: e.code as i32, errno: e.errno, message: e.message }.encode();
+    let msg = Report::Failed {
+        code: e.code as i32,
+        errno: e.errno,
+        message: e.message,
+    }
+    .encode();
     let _ = sock::send(reply_to.as_raw_fd(), &msg, &[]);
 }
 

@@ -24,6 +24,8 @@ pub struct SpawnRequest {
     pub has_ruleset: bool,
     /// Turn off address-space randomization in the child.
     pub no_aslr: bool,
+    /// Resource limits, indexed by `Limit::index()`, 0 = none.
+    pub limits: crate::outcome::Limits,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -32,9 +34,14 @@ pub enum Report {
     /// The program runs; a pidfd for it is attached.
     Spawned { pid: i32 },
     /// The spawn failed; nothing is left running.
-    Failed { code: i32, errno: i32, message: String },
-    /// The sandbox is over: the first process's raw wait status.
-    Exited { status: i32, timed_out: bool },
+    Failed {
+        code: i32,
+        errno: i32,
+        message: String,
+    },
+    /// The sandbox is over: the first process's raw wait status, why it ended
+    /// (`outcome::End`) and a detail (the limit or the syscall number).
+    Exited { status: i32, end: u8, detail: i64 },
 }
 
 /// Host → supervisor, on the per-child socket.
@@ -96,10 +103,14 @@ impl Dec<'_> {
         Ok(self.take(1)?[0])
     }
     pub fn u64(&mut self) -> DecResult<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
     }
     pub fn i32(&mut self) -> DecResult<i32> {
-        Ok(i32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default()))
+        Ok(i32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or_default(),
+        ))
     }
     pub fn bytes(&mut self) -> DecResult<Vec<u8>> {
         let n = self.u64()?;
@@ -138,6 +149,9 @@ impl SpawnRequest {
             | (self.has_ruleset as u8) << 3
             | (self.no_aslr as u8) << 4;
         e.u8(flags);
+        for l in self.limits {
+            e.u64(l);
+        }
         e.0
     }
 
@@ -153,6 +167,10 @@ impl SpawnRequest {
         let seed = d.opt_u64()?;
         let timeout_ms = d.opt_u64()?;
         let f = d.u8()?;
+        let mut limits = crate::outcome::Limits::default();
+        for l in limits.iter_mut() {
+            *l = d.u64()?;
+        }
         Ok(SpawnRequest {
             argv,
             envp,
@@ -163,6 +181,7 @@ impl SpawnRequest {
             stdio: [f & 1 != 0, f & 2 != 0, f & 4 != 0],
             has_ruleset: f & 8 != 0,
             no_aslr: f & 16 != 0,
+            limits,
         })
     }
 }
@@ -172,10 +191,16 @@ impl Report {
         let mut e = Enc::default();
         match self {
             Report::Spawned { pid } => e.u8(b'S').i32(*pid),
-            Report::Failed { code, errno, message } => {
-                e.u8(b'F').i32(*code).i32(*errno).bytes(message.as_bytes())
-            }
-            Report::Exited { status, timed_out } => e.u8(b'E').i32(*status).u8(*timed_out as u8),
+            Report::Failed {
+                code,
+                errno,
+                message,
+            } => e.u8(b'F').i32(*code).i32(*errno).bytes(message.as_bytes()),
+            Report::Exited {
+                status,
+                end,
+                detail,
+            } => e.u8(b'E').i32(*status).u8(*end).u64(*detail as u64),
         };
         e.0
     }
@@ -189,7 +214,11 @@ impl Report {
                 errno: d.i32()?,
                 message: String::from_utf8_lossy(&d.bytes()?).into_owned(),
             },
-            b'E' => Report::Exited { status: d.i32()?, timed_out: d.u8()? != 0 },
+            b'E' => Report::Exited {
+                status: d.i32()?,
+                end: d.u8()?,
+                detail: d.u64()? as i64,
+            },
             _ => return Err("unknown report"),
         })
     }
@@ -228,6 +257,7 @@ mod tests {
             stdio: [true, false, true],
             has_ruleset: true,
             no_aslr: true,
+            limits: [1, 0, 3, 0, 5],
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         assert!(SpawnRequest::decode(&r.encode()[..10]).is_err());
@@ -237,11 +267,22 @@ mod tests {
     fn reports_round_trip() {
         for r in [
             Report::Spawned { pid: 5 },
-            Report::Failed { code: -6, errno: 2, message: "no".into() },
-            Report::Exited { status: 256, timed_out: true },
+            Report::Failed {
+                code: -6,
+                errno: 2,
+                message: "no".into(),
+            },
+            Report::Exited {
+                status: 256,
+                end: 5,
+                detail: -3,
+            },
         ] {
             assert_eq!(Report::decode(&r.encode()).unwrap(), r);
         }
-        assert_eq!(Command::decode(&Command::Kill { sig: 9 }.encode()).unwrap(), Command::Kill { sig: 9 });
+        assert_eq!(
+            Command::decode(&Command::Kill { sig: 9 }.encode()).unwrap(),
+            Command::Kill { sig: 9 }
+        );
     }
 }

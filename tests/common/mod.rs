@@ -12,19 +12,27 @@ use std::sync::Once;
 pub fn setup() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let path = std::env::var_os("SANDLOCK_SUPERVISOR").map(PathBuf::from).unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("current_exe");
-            // target/<profile>/deps/<test> -> target/<profile>/deps/libsandlock.so
-            exe.parent().expect("deps dir").join("libsandlock.so")
-        });
-        assert!(path.exists(), "supervisor library not found at {}", path.display());
+        let path = std::env::var_os("SANDLOCK_SUPERVISOR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().expect("current_exe");
+                // target/<profile>/deps/<test> -> target/<profile>/deps/libsandlock.so
+                exe.parent().expect("deps dir").join("libsandlock.so")
+            });
+        assert!(
+            path.exists(),
+            "supervisor library not found at {}",
+            path.display()
+        );
         sandlock::supervisor::link::set_supervisor_path(&path);
     });
 }
 
 pub fn last_error() -> String {
     // SAFETY: the library returns a valid C string, never NULL.
-    unsafe { CStr::from_ptr(sl_last_error_message()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(sl_last_error_message()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn c(s: &str) -> CString {
@@ -60,15 +68,30 @@ impl Policy {
     }
 
     pub fn read(&mut self, path: &str) -> &mut Self {
-        assert_eq!(sl_policy_allow_read(self.0, c(path).as_ptr()), SL_OK, "{}", last_error());
+        assert_eq!(
+            sl_policy_allow_read(self.0, c(path).as_ptr()),
+            SL_OK,
+            "{}",
+            last_error()
+        );
         self
     }
     pub fn write(&mut self, path: &str) -> &mut Self {
-        assert_eq!(sl_policy_allow_write(self.0, c(path).as_ptr()), SL_OK, "{}", last_error());
+        assert_eq!(
+            sl_policy_allow_write(self.0, c(path).as_ptr()),
+            SL_OK,
+            "{}",
+            last_error()
+        );
         self
     }
     pub fn exec(&mut self, path: &str) -> &mut Self {
-        assert_eq!(sl_policy_allow_exec(self.0, c(path).as_ptr()), SL_OK, "{}", last_error());
+        assert_eq!(
+            sl_policy_allow_exec(self.0, c(path).as_ptr()),
+            SL_OK,
+            "{}",
+            last_error()
+        );
         self
     }
     pub fn seed(&mut self, seed: u64) -> &mut Self {
@@ -76,7 +99,10 @@ impl Policy {
         self
     }
     pub fn env(&mut self, k: &str, v: &str) -> &mut Self {
-        assert_eq!(sl_policy_set_env(self.0, c(k).as_ptr(), c(v).as_ptr()), SL_OK);
+        assert_eq!(
+            sl_policy_set_env(self.0, c(k).as_ptr(), c(v).as_ptr()),
+            SL_OK
+        );
         self
     }
     pub fn timeout_ms(&mut self, ms: u64) -> &mut Self {
@@ -91,7 +117,10 @@ impl Policy {
         let mut copy = std::ptr::null_mut();
         assert_eq!(sl_policy_clone(self.0, &mut copy), SL_OK);
         let copy = Policy(copy);
-        assert_eq!(sl_policy_set_stdio(copy.0, -1, w.as_raw_fd(), w.as_raw_fd()), SL_OK);
+        assert_eq!(
+            sl_policy_set_stdio(copy.0, -1, w.as_raw_fd(), w.as_raw_fd()),
+            SL_OK
+        );
         let child = copy.spawn(argv)?;
         drop(w);
         Ok((child, r))
@@ -111,7 +140,9 @@ impl Policy {
 
     /// Run to completion: (raw wait status, stdout+stderr).
     pub fn run(&self, argv: &[&str]) -> (i32, String) {
-        let (child, r) = self.spawn_captured(argv).unwrap_or_else(|e| panic!("spawn {argv:?}: {e:?}"));
+        let (child, r) = self
+            .spawn_captured(argv)
+            .unwrap_or_else(|e| panic!("spawn {argv:?}: {e:?}"));
         let out = read_all(r);
         (child.wait(), out)
     }
@@ -176,7 +207,10 @@ pub fn signaled(status: i32) -> Option<i32> {
 
 /// Run a command natively: stdout as a string.
 pub fn native(argv: &[&str]) -> String {
-    let out = std::process::Command::new(argv[0]).args(&argv[1..]).output().expect("native run");
+    let out = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("native run");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -193,8 +227,13 @@ pub fn scratch() -> PathBuf {
 pub fn probe(name: &str, extra: &[&str]) -> String {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/progs").join(format!("{name}.c"));
-    let out = scratch().join(format!("{name}{}", extra.join("").replace(['-', '/', ' '], "_")));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/progs")
+        .join(format!("{name}.c"));
+    let out = scratch().join(format!(
+        "{name}{}",
+        extra.join("").replace(['-', '/', ' '], "_")
+    ));
     if !out.exists() {
         let st = std::process::Command::new("gcc")
             .args(["-O1", "-Wall", "-Wextra", "-Werror", "-o"])
@@ -211,7 +250,12 @@ pub fn probe(name: &str, extra: &[&str]) -> String {
 /// Is `pid` a live process? A zombie counts as dead.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
