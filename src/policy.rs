@@ -37,6 +37,63 @@ pub struct EnvSpec {
     pub vars: Vec<(OsString, Option<OsString>)>,
 }
 
+/// How the sandbox's clocks run (`SL_TIME_*` in the C API, same numbers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeMode {
+    /// The host's clocks, untouched.
+    #[default]
+    Real = 0,
+    /// Starts at the given time and runs at the real pace.
+    Offset = 1,
+    /// Always the given time, except that sleeps advance it.
+    Frozen = 2,
+    /// Starts at the given time; every read and every sleep advances it.
+    Logical = 3,
+}
+
+impl TimeMode {
+    pub fn from_i32(v: i32) -> Option<TimeMode> {
+        use TimeMode::*;
+        [Real, Offset, Frozen, Logical]
+            .into_iter()
+            .find(|m| *m as i32 == v)
+    }
+}
+
+/// What logical time advances per clock read unless set: 1 ms, so a program
+/// that busy-waits for a second needs a thousand reads, not a million.
+pub const DEFAULT_TIME_STEP_NS: u64 = 1_000_000;
+/// The longest host name `uname` can hold (HOST_NAME_MAX).
+pub const MAX_HOSTNAME: usize = 64;
+/// The most CPUs a sandbox may claim (glibc's CPU_SETSIZE).
+pub const MAX_CPUS: u32 = 1024;
+
+/// Virtual time and machine identity (DESIGN.md §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Determinism {
+    pub time_mode: TimeMode,
+    /// CLOCK_REALTIME at the start, in ns since the epoch (not used in Real mode).
+    pub time_start_ns: i64,
+    /// Logical mode: what each clock read adds.
+    pub time_step_ns: u64,
+    /// The CPU count the sandbox sees; None = the host's.
+    pub cpu_count: Option<u32>,
+    /// The host name the sandbox sees; None = the host's.
+    pub hostname: Option<Vec<u8>>,
+}
+
+impl Default for Determinism {
+    fn default() -> Determinism {
+        Determinism {
+            time_mode: TimeMode::Real,
+            time_start_ns: 0,
+            time_step_ns: DEFAULT_TIME_STEP_NS,
+            cpu_count: None,
+            hostname: None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Policy {
     pub rules: Vec<PathRule>,
@@ -50,6 +107,8 @@ pub struct Policy {
     pub best_effort: bool,
     /// Resource limits of the whole sandbox (0 = none), indexed by `Limit::index()`.
     pub limits: crate::outcome::Limits,
+    /// Virtual time and machine identity (clock mode, CPU count, hostname).
+    pub det: Determinism,
     /// The Landlock ruleset built from `rules`, shared by every spawn.
     pub(crate) ruleset: Mutex<Option<Arc<Option<OwnedFd>>>>,
 }
@@ -65,6 +124,7 @@ impl Clone for Policy {
             timeout_ms: self.timeout_ms,
             best_effort: self.best_effort,
             limits: self.limits,
+            det: self.det.clone(),
             ruleset: Mutex::new(None),
         }
     }
@@ -216,5 +276,65 @@ impl Policy {
                 CString::new(b).ok()
             })
             .collect()
+    }
+}
+
+/// Setters of the determinism settings (validated, each error names its argument).
+impl Policy {
+    pub fn set_time(&mut self, mode: i32, start_ns: i64) -> Result<()> {
+        let f = "sl_policy_set_time";
+        let Some(m) = TimeMode::from_i32(mode) else {
+            return Err(Error::invalid(format!(
+                "{f}: mode {mode} is not one of SL_TIME_REAL, SL_TIME_OFFSET, SL_TIME_FROZEN, SL_TIME_LOGICAL"
+            )));
+        };
+        if m != TimeMode::Real && start_ns < 0 {
+            return Err(Error::invalid(format!(
+                "{f}: start_ns {start_ns} is before 1970 (must be >= 0)"
+            )));
+        }
+        self.det.time_mode = m;
+        self.det.time_start_ns = if m == TimeMode::Real { 0 } else { start_ns };
+        Ok(())
+    }
+
+    pub fn set_time_step_ns(&mut self, step_ns: i64) -> Result<()> {
+        if !(1..=3_600_000_000_000).contains(&step_ns) {
+            return Err(Error::invalid(format!(
+                "sl_policy_set_time_step_ns: step_ns {step_ns} is not between 1 ns and one hour"
+            )));
+        }
+        self.det.time_step_ns = step_ns as u64;
+        Ok(())
+    }
+
+    pub fn set_cpu_count(&mut self, n: i32) -> Result<()> {
+        if n < 0 || n as u32 > MAX_CPUS {
+            return Err(Error::invalid(format!(
+                "sl_policy_set_cpu_count: n {n} is not between 1 and {MAX_CPUS} (0 = the host's)"
+            )));
+        }
+        self.det.cpu_count = (n > 0).then_some(n as u32);
+        Ok(())
+    }
+
+    pub fn set_hostname(&mut self, name: Option<&[u8]>) -> Result<()> {
+        let f = "sl_policy_set_hostname";
+        if let Some(n) = name {
+            if n.is_empty() || n.len() > MAX_HOSTNAME {
+                return Err(Error::invalid(format!(
+                    "{f}: name must have 1 to {MAX_HOSTNAME} bytes, not {}",
+                    n.len()
+                )));
+            }
+            if n.iter().any(|&b| b <= b' ' || b == 0x7f) {
+                return Err(Error::invalid(format!(
+                    "{f}: name '{}' contains a space or a control character",
+                    String::from_utf8_lossy(n)
+                )));
+            }
+        }
+        self.det.hostname = name.map(|n| n.to_vec());
+        Ok(())
     }
 }

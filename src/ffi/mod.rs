@@ -10,12 +10,14 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod child;
+mod determinism;
 mod error;
 mod outcome;
 mod policy;
 mod version;
 
 pub use child::*;
+pub use determinism::*;
 pub use error::*;
 pub use outcome::*;
 pub use policy::*;

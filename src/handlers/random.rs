@@ -22,8 +22,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// Largest single answer; bigger requests get a short count, as the kernel may give.
-const MAX_CHUNK: usize = 32 << 20;
+/// Largest single answer: the kernel's own cap on one read (MAX_RW_COUNT).
+const MAX_ANSWER: usize = (i32::MAX as usize) & !4095;
+/// Bytes generated and copied at a time, so memory stays small for huge reads.
+const CHUNK: usize = 1 << 20;
 const FEED_CHUNK: usize = 64 << 10;
 
 const STREAM_GETRANDOM: u64 = 0;
@@ -260,15 +262,13 @@ impl Random {
 
     /// Write the device stream (or the getrandom stream) into the child's buffers.
     fn fill(&mut self, listener: RawFd, n: &SeccompNotif, iov: &[(u64, u64)]) -> Reply {
-        let total: usize = iov
+        let total = iov
             .iter()
-            .map(|&(_, l)| l as usize)
-            .fold(0usize, |a, b| a.saturating_add(b));
-        let total = total.min(MAX_CHUNK);
+            .fold(0usize, |a, &(_, l)| a.saturating_add(l as usize))
+            .min(MAX_ANSWER);
         if total == 0 {
             return Reply::Value(0);
         }
-        self.buf.resize(total, 0);
         // Check before drawing, so a caller that died meanwhile consumes no bytes.
         if !notify::id_valid(listener, n.id) {
             return Reply::Done;
@@ -278,21 +278,23 @@ impl Random {
         } else {
             &mut self.device
         };
-        rng.fill_bytes(&mut self.buf[..total]);
+        self.buf.resize(CHUNK.min(total), 0);
         let mut done = 0usize;
-        for &(addr, len) in iov {
-            if done == total {
-                break;
-            }
-            let want = (len as usize).min(total - done);
-            match mem::write(n.pid as libc::pid_t, addr, &self.buf[done..done + want]) {
-                Ok(w) => {
-                    done += w;
-                    if w < want {
-                        break;
+        'iov: for &(addr, len) in iov {
+            let mut off = 0usize;
+            while off < len as usize && done < total {
+                let want = (len as usize - off).min(total - done).min(CHUNK);
+                rng.fill_bytes(&mut self.buf[..want]);
+                match mem::write(n.pid as libc::pid_t, addr + off as u64, &self.buf[..want]) {
+                    Ok(w) => {
+                        done += w;
+                        off += w;
+                        if w < want {
+                            break 'iov;
+                        }
                     }
+                    Err(_) => break 'iov,
                 }
-                Err(_) => break,
             }
         }
         if done == 0 {
