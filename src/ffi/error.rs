@@ -7,25 +7,39 @@ use std::ffi::{c_char, CString};
 /// Success.
 pub const SL_OK: i32 = 0;
 /// An argument was NULL or invalid; the message names it.
-pub const SL_E_INVALID: i32 = Code::Invalid as i32;
+pub const SL_E_INVALID: i32 = -1;
 /// Memory could not be allocated.
-pub const SL_E_NOMEM: i32 = Code::NoMem as i32;
+pub const SL_E_NOMEM: i32 = -2;
 /// The kernel cannot enforce what the policy asks (strict mode), or lacks a feature.
-pub const SL_E_UNSUPPORTED: i32 = Code::Unsupported as i32;
+pub const SL_E_UNSUPPORTED: i32 = -3;
 /// A system call failed in the library; `sl_last_errno()` has the errno.
-pub const SL_E_SYS: i32 = Code::Sys as i32;
+pub const SL_E_SYS: i32 = -4;
 /// Sandbox setup failed in the child before exec (Landlock, seccomp, cwd, fds).
-pub const SL_E_SETUP: i32 = Code::Setup as i32;
+pub const SL_E_SETUP: i32 = -5;
 /// The program could not be executed (not found, not executable, refused by Landlock).
-pub const SL_E_EXEC: i32 = Code::Exec as i32;
+pub const SL_E_EXEC: i32 = -6;
 /// `sl_try_wait`: the child is still running. Not a failure.
-pub const SL_E_AGAIN: i32 = Code::Again as i32;
+pub const SL_E_AGAIN: i32 = -7;
 /// `sl_wait_timeout`: the child did not exit in time. Not a failure.
-pub const SL_E_TIMEOUT: i32 = Code::Timeout as i32;
+pub const SL_E_TIMEOUT: i32 = -8;
 /// The supervisor process died or could not be started; the child is gone.
-pub const SL_E_SUPERVISOR: i32 = Code::Supervisor as i32;
+pub const SL_E_SUPERVISOR: i32 = -9;
 /// A bug in the library (a caught panic). Please report it with the message.
-pub const SL_E_INTERNAL: i32 = Code::Internal as i32;
+pub const SL_E_INTERNAL: i32 = -10;
+
+// The C constants are literals (cbindgen emits them as-is); they must match the core codes.
+const _: () = {
+    assert!(SL_E_INVALID == Code::Invalid as i32);
+    assert!(SL_E_NOMEM == Code::NoMem as i32);
+    assert!(SL_E_UNSUPPORTED == Code::Unsupported as i32);
+    assert!(SL_E_SYS == Code::Sys as i32);
+    assert!(SL_E_SETUP == Code::Setup as i32);
+    assert!(SL_E_EXEC == Code::Exec as i32);
+    assert!(SL_E_AGAIN == Code::Again as i32);
+    assert!(SL_E_TIMEOUT == Code::Timeout as i32);
+    assert!(SL_E_SUPERVISOR == Code::Supervisor as i32);
+    assert!(SL_E_INTERNAL == Code::Internal as i32);
+};
 
 struct Slot {
     message: CString,

@@ -7,28 +7,43 @@ use crate::error::Error;
 use crate::outcome::{End, Limit};
 
 /// Limit: total resident memory of all the sandbox's processes, in bytes (polled every 20 ms).
-pub const SL_LIMIT_MEMORY: i32 = Limit::Memory as i32;
+pub const SL_LIMIT_MEMORY: i32 = 1;
 /// Limit: number of live processes in the sandbox (threads not counted). Stops fork bombs.
-pub const SL_LIMIT_PROCESSES: i32 = Limit::Processes as i32;
+pub const SL_LIMIT_PROCESSES: i32 = 2;
 /// Limit: open files per process (RLIMIT_NOFILE); opening more fails with EMFILE.
-pub const SL_LIMIT_OPEN_FILES: i32 = Limit::OpenFiles as i32;
+pub const SL_LIMIT_OPEN_FILES: i32 = 3;
 /// Limit: total CPU time of all the sandbox's processes, in seconds.
-pub const SL_LIMIT_CPU_SECONDS: i32 = Limit::CpuSeconds as i32;
+pub const SL_LIMIT_CPU_SECONDS: i32 = 4;
 /// Limit: largest file a process may write, in bytes (RLIMIT_FSIZE: EFBIG / SIGXFSZ).
-pub const SL_LIMIT_FILE_SIZE: i32 = Limit::FileSize as i32;
+pub const SL_LIMIT_FILE_SIZE: i32 = 5;
 
 /// Ended: the first process exited by itself (`exit_code` is valid).
-pub const SL_END_EXITED: i32 = End::Exited as i32;
+pub const SL_END_EXITED: i32 = 1;
 /// Ended: the first process was killed by a signal (`signal` is valid).
-pub const SL_END_SIGNALED: i32 = End::Signaled as i32;
+pub const SL_END_SIGNALED: i32 = 2;
 /// Ended: the host killed the sandbox with `sl_child_kill(c, SIGKILL)`.
-pub const SL_END_KILLED: i32 = End::Killed as i32;
+pub const SL_END_KILLED: i32 = 3;
 /// Ended: the timeout set with `sl_policy_set_timeout_ms` elapsed.
-pub const SL_END_TIMEOUT: i32 = End::Timeout as i32;
+pub const SL_END_TIMEOUT: i32 = 4;
 /// Ended: a resource limit was exceeded (`limit` says which `SL_LIMIT_*`).
-pub const SL_END_LIMIT: i32 = End::Limit as i32;
+pub const SL_END_LIMIT: i32 = 5;
 /// Ended: a process made a forbidden system call (`syscall` has its number).
-pub const SL_END_SECCOMP: i32 = End::Seccomp as i32;
+pub const SL_END_SECCOMP: i32 = 6;
+
+// Literals for cbindgen; they must match the core enums.
+const _: () = {
+    assert!(SL_LIMIT_MEMORY == Limit::Memory as i32);
+    assert!(SL_LIMIT_PROCESSES == Limit::Processes as i32);
+    assert!(SL_LIMIT_OPEN_FILES == Limit::OpenFiles as i32);
+    assert!(SL_LIMIT_CPU_SECONDS == Limit::CpuSeconds as i32);
+    assert!(SL_LIMIT_FILE_SIZE == Limit::FileSize as i32);
+    assert!(SL_END_EXITED == End::Exited as i32);
+    assert!(SL_END_SIGNALED == End::Signaled as i32);
+    assert!(SL_END_KILLED == End::Killed as i32);
+    assert!(SL_END_TIMEOUT == End::Timeout as i32);
+    assert!(SL_END_LIMIT == End::Limit as i32);
+    assert!(SL_END_SECCOMP == End::Seccomp as i32);
+};
 
 /// How a sandbox ended, filled by `sl_wait_result`.
 #[repr(C)]
