@@ -44,6 +44,14 @@
     (SL_VERSION_NUMBER >= ((major) * 1000000u + (minor) * 1000u + (patch)))
 
 
+
+
+
+
+
+
+
+
 /**
  * Success.
  */
@@ -52,52 +60,107 @@
 /**
  * An argument was NULL or invalid; the message names it.
  */
-#define SL_E_INVALID (int32_t)sl__code_Invalid
+#define SL_E_INVALID -1
 
 /**
  * Memory could not be allocated.
  */
-#define SL_E_NOMEM (int32_t)sl__code_NoMem
+#define SL_E_NOMEM -2
 
 /**
  * The kernel cannot enforce what the policy asks (strict mode), or lacks a feature.
  */
-#define SL_E_UNSUPPORTED (int32_t)sl__code_Unsupported
+#define SL_E_UNSUPPORTED -3
 
 /**
  * A system call failed in the library; `sl_last_errno()` has the errno.
  */
-#define SL_E_SYS (int32_t)sl__code_Sys
+#define SL_E_SYS -4
 
 /**
  * Sandbox setup failed in the child before exec (Landlock, seccomp, cwd, fds).
  */
-#define SL_E_SETUP (int32_t)sl__code_Setup
+#define SL_E_SETUP -5
 
 /**
  * The program could not be executed (not found, not executable, refused by Landlock).
  */
-#define SL_E_EXEC (int32_t)sl__code_Exec
+#define SL_E_EXEC -6
 
 /**
  * `sl_try_wait`: the child is still running. Not a failure.
  */
-#define SL_E_AGAIN (int32_t)sl__code_Again
+#define SL_E_AGAIN -7
 
 /**
  * `sl_wait_timeout`: the child did not exit in time. Not a failure.
  */
-#define SL_E_TIMEOUT (int32_t)sl__code_Timeout
+#define SL_E_TIMEOUT -8
 
 /**
  * The supervisor process died or could not be started; the child is gone.
  */
-#define SL_E_SUPERVISOR (int32_t)sl__code_Supervisor
+#define SL_E_SUPERVISOR -9
 
 /**
  * A bug in the library (a caught panic). Please report it with the message.
  */
-#define SL_E_INTERNAL (int32_t)sl__code_Internal
+#define SL_E_INTERNAL -10
+
+/**
+ * Limit: total resident memory of all the sandbox's processes, in bytes (polled every 20 ms).
+ */
+#define SL_LIMIT_MEMORY 1
+
+/**
+ * Limit: number of live processes in the sandbox (threads not counted). Stops fork bombs.
+ */
+#define SL_LIMIT_PROCESSES 2
+
+/**
+ * Limit: open files per process (RLIMIT_NOFILE); opening more fails with EMFILE.
+ */
+#define SL_LIMIT_OPEN_FILES 3
+
+/**
+ * Limit: total CPU time of all the sandbox's processes, in seconds.
+ */
+#define SL_LIMIT_CPU_SECONDS 4
+
+/**
+ * Limit: largest file a process may write, in bytes (RLIMIT_FSIZE: EFBIG / SIGXFSZ).
+ */
+#define SL_LIMIT_FILE_SIZE 5
+
+/**
+ * Ended: the first process exited by itself (`exit_code` is valid).
+ */
+#define SL_END_EXITED 1
+
+/**
+ * Ended: the first process was killed by a signal (`signal` is valid).
+ */
+#define SL_END_SIGNALED 2
+
+/**
+ * Ended: the host killed the sandbox with `sl_child_kill(c, SIGKILL)`.
+ */
+#define SL_END_KILLED 3
+
+/**
+ * Ended: the timeout set with `sl_policy_set_timeout_ms` elapsed.
+ */
+#define SL_END_TIMEOUT 4
+
+/**
+ * Ended: a resource limit was exceeded (`limit` says which `SL_LIMIT_*`).
+ */
+#define SL_END_LIMIT 5
+
+/**
+ * Ended: a process made a forbidden system call (`syscall` has its number).
+ */
+#define SL_END_SECCOMP 6
 
 /**
  * Landlock is available (any ABI).
@@ -130,33 +193,6 @@
 #define SL_FEATURE_SYNC_WAKEUP (1 << 5)
 
 /**
- * Error codes shared by the Rust core and the C API (`SL_E_*`).
- */
-enum sl__code
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : int32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-    sl__code_Invalid = -1,
-    sl__code_NoMem = -2,
-    sl__code_Unsupported = -3,
-    sl__code_Sys = -4,
-    sl__code_Setup = -5,
-    sl__code_Exec = -6,
-    sl__code_Again = -7,
-    sl__code_Timeout = -8,
-    sl__code_Supervisor = -9,
-    sl__code_Internal = -10,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum sl__code sl__code;
-#else
-typedef int32_t sl__code;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
  * A sandboxed child started by `sl_spawn`.
  *
  * `sl_wait`, `sl_try_wait`, `sl_wait_timeout`, `sl_child_kill` and the getters may
@@ -173,6 +209,44 @@ typedef struct sl_child sl_child;
  * at once. Setters must not run concurrently with other calls on the same policy.
  */
 typedef struct sl_policy sl_policy;
+
+/**
+ * How a sandbox ended, filled by `sl_wait_result`.
+ */
+typedef struct {
+    /**
+     * One of `SL_END_*`.
+     */
+    int32_t reason;
+    /**
+     * The first process's raw wait status, as `sl_wait` gives it.
+     */
+    int32_t status;
+    /**
+     * The exit code when the first process exited, else -1.
+     */
+    int32_t exit_code;
+    /**
+     * The signal that killed the first process, else 0.
+     */
+    int32_t signal;
+    /**
+     * The first process dumped core.
+     */
+    bool core_dumped;
+    /**
+     * With `SL_END_LIMIT`: the `SL_LIMIT_*` exceeded, else 0.
+     */
+    int32_t limit;
+    /**
+     * With `SL_END_SECCOMP`: the system call number, else -1.
+     */
+    int64_t syscall;
+    /**
+     * Reserved for later fields; zero.
+     */
+    int64_t reserved[4];
+} sl_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -263,6 +337,76 @@ bool sl_child_timed_out(const sl_child *child_);
 void sl_child_free(sl_child *child_);
 
 /**
+ * Choose how the child's clocks run.
+ *
+ * `mode` is one of `SL_TIME_REAL`, `SL_TIME_OFFSET`, `SL_TIME_FROZEN`,
+ * `SL_TIME_LOGICAL`; `start_ns` is the wall-clock time (`CLOCK_REALTIME`, ns
+ * since 1970) the child sees at its start, ignored for `SL_TIME_REAL`.
+ *
+ * Except in `SL_TIME_REAL` mode every clock is virtual: `clock_gettime` (every
+ * clock id), `gettimeofday`, `time`, `clock_getres`, through the system call and
+ * through the vDSO (which is redirected at every exec, before the program's
+ * first instruction, so static binaries and Go are covered), and `rdtsc`/`rdtscp`
+ * (trapped and answered from the virtual clock). `CLOCK_MONOTONIC` and
+ * `CLOCK_BOOTTIME` start at 100 s; `CLOCK_TAI` is `CLOCK_REALTIME` + 37 s. In
+ * frozen and logical mode the CPU-time clocks report the virtual time elapsed
+ * since the start; in offset mode they are the real ones.
+ *
+ * In frozen and logical mode, `nanosleep`, `clock_nanosleep` (relative or
+ * `TIMER_ABSTIME`) and `poll`/`ppoll`/`select`/`pselect` without descriptors
+ * return at once and advance the virtual clock by the time asked, so `sleep 5`
+ * takes milliseconds and the clock then reads 5 s later. Waits that also watch
+ * descriptors, `alarm`, interval timers, POSIX timers and timerfd still run on
+ * the real clock. A virtual clock read costs one round trip to the supervisor
+ * (a few microseconds instead of tens of nanoseconds).
+ *
+ * The clocks are virtual per sandbox, shared by all its processes: processes
+ * that read the clock concurrently see an order that depends on scheduling. If
+ * the vDSO of a new program cannot be redirected, that program is killed rather
+ * than run with the real clock.
+ *
+ * Independent of the random seed. Returns `SL_OK`, or `SL_E_INVALID` (NULL
+ * policy, unknown mode, negative `start_ns`). Not thread-safe with other calls
+ * on the same policy.
+ */
+int32_t sl_policy_set_time(sl_policy *policy, int32_t mode, int64_t start_ns);
+
+/**
+ * Set how far each clock read moves logical time (`SL_TIME_LOGICAL`), in ns.
+ *
+ * Default 1000000 (1 ms): successive reads differ, and a program that waits for
+ * time to pass by reading the clock in a loop needs few reads. Reads of any
+ * clock (and `rdtsc`) by any process of the sandbox advance the one shared
+ * clock. Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, `step_ns` not within
+ * 1 ns .. 1 hour). Not thread-safe with other calls on the same policy.
+ */
+int32_t sl_policy_set_time_step_ns(sl_policy *policy, int64_t step_ns);
+
+/**
+ * Make the child see `n` CPUs; 0 returns to the host's count.
+ *
+ * `sched_getaffinity` (so `nproc` and `os.sched_getaffinity`), `/proc/cpuinfo`
+ * (n processor blocks, copied from the first real one, with a fixed MHz),
+ * `/sys/devices/system/cpu/online`, `possible` and `present` (`0-(n-1)`, so
+ * `sysconf(_SC_NPROCESSORS_ONLN)` and `_CONF`) and `getcpu` (always CPU 0) agree
+ * on it. It does not limit how many CPUs the program really uses. Returns
+ * `SL_OK`, or `SL_E_INVALID` (NULL policy, `n` outside 0..1024). Not thread-safe
+ * with other calls on the same policy.
+ */
+int32_t sl_policy_set_cpu_count(sl_policy *policy, int32_t n);
+
+/**
+ * Make the child see `name` as the host name; NULL returns to the host's.
+ *
+ * `uname` (its nodename, so `gethostname` and `hostname`),
+ * `/proc/sys/kernel/hostname` and `/etc/hostname` answer `name`. It must have 1
+ * to 64 bytes and no spaces or control characters. The string is copied.
+ * Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, bad name; the message says
+ * why). Not thread-safe with other calls on the same policy.
+ */
+int32_t sl_policy_set_hostname(sl_policy *policy, const char *name);
+
+/**
  * The message of the last failed `sl_*` call on this thread.
  *
  * Never NULL: an empty string when the last call succeeded. The text names the
@@ -284,6 +428,26 @@ int32_t sl_last_errno(void);
  * Returns "unknown error code" for values outside the set. Never NULL. Thread-safe.
  */
 const char *sl_strerror(int32_t code);
+
+/**
+ * Limit a resource of the whole sandbox; `value` 0 removes the limit.
+ *
+ * `which` is one of `SL_LIMIT_*`. Exceeding `SL_LIMIT_MEMORY`,
+ * `SL_LIMIT_PROCESSES` or `SL_LIMIT_CPU_SECONDS` kills the whole sandbox and
+ * `sl_wait_result` reports `SL_END_LIMIT` with the limit. `SL_LIMIT_OPEN_FILES`
+ * and `SL_LIMIT_FILE_SIZE` are per-process kernel limits: the call that would
+ * exceed them fails. No cgroup or privilege is needed. Returns `SL_OK` or
+ * `SL_E_INVALID` (NULL policy, unknown `which`).
+ */
+int32_t sl_policy_set_limit(sl_policy *policy, int32_t which, uint64_t value);
+
+/**
+ * Wait until the child has exited, then describe how the sandbox ended.
+ *
+ * Waits like `sl_wait` (and may be mixed with it). Returns `SL_OK` and fills
+ * `*out`, `SL_E_INVALID` (NULL argument) or `SL_E_SUPERVISOR`.
+ */
+int32_t sl_wait_result(sl_child *child, sl_result *out);
 
 /**
  * Create an empty policy.

@@ -27,6 +27,7 @@ pub enum Stage {
     WaitForTracer = 11,
     Exec = 12,
     Limits = 13,
+    Tsc = 14,
 }
 
 impl Stage {
@@ -46,6 +47,7 @@ impl Stage {
             WaitForTracer,
             Exec,
             Limits,
+            Tsc,
         ]
         .into_iter()
         .find(|s| *s as u8 == v)
@@ -68,6 +70,8 @@ pub struct ChildArgs {
     pub prog: libc::sock_fprog,
     pub want_listener: bool,
     pub no_aslr: bool,
+    /// Make `rdtsc`/`rdtscp` fault (PR_TSC_SIGSEGV) so the tracer can answer them.
+    pub trap_tsc: bool,
     pub parent_pid: c_int,
     /// (resource, limit) pairs for prlimit64, the first `n_rlimits` used.
     pub rlimits: [[u64; 2]; 4],
@@ -80,6 +84,8 @@ const SECCOMP_SET_MODE_FILTER: usize = 1;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: usize = 1 << 3;
 const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
 const ADDR_NO_RANDOMIZE: usize = 0x0040000;
+const PR_SET_TSC: usize = 26;
+const PR_TSC_SIGSEGV: usize = 2;
 
 /// Report `stage` and `errno` on the status socket and exit.
 fn fail(a: &ChildArgs, stage: Stage, errno: isize) -> ! {
@@ -251,6 +257,15 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
                 lim.as_ptr() as usize,
                 0,
             )
+        });
+    }
+
+    if a.trap_tsc {
+        // Survives exec and fork (research/spike-exec-ptrace.md Q1); set before
+        // the filter, which refuses PR_SET_TSC so the program cannot undo it.
+        // SAFETY: prctl with integer arguments.
+        check(a, Stage::Tsc, unsafe {
+            syscall5(libc::SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0)
         });
     }
 

@@ -29,6 +29,12 @@ pub fn version_number() -> u32 {
 }
 
 static LANDLOCK_ABI: Lazy<i32> = Lazy::new(|| {
+    // Tests of old-kernel behaviour pretend to have a lower ABI (never a higher one).
+    let cap = std::env::var("SANDLOCK_TEST_MAX_LANDLOCK_ABI").ok().and_then(|v| v.parse::<i32>().ok());
+    kernel_landlock_abi().min(cap.unwrap_or(i32::MAX))
+});
+
+fn kernel_landlock_abi() -> i32 {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_long = 1;
     // SAFETY: the version query takes no pointer and has no side effect.
     let v = unsafe {
@@ -44,7 +50,7 @@ static LANDLOCK_ABI: Lazy<i32> = Lazy::new(|| {
     } else {
         v as i32
     }
-});
+}
 
 /// The kernel's Landlock ABI, 0 when Landlock is missing or disabled.
 pub fn landlock_abi() -> i32 {

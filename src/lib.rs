@@ -7,7 +7,8 @@
 //! - `seccomp`: BPF assembly, the deny list, notification ioctls, child memory.
 //! - `supervisor`: the private helper process, its wire protocol, the host link.
 //! - `spawn` / `child`: preparing a child, and the raw-syscall code between clone and exec.
-//! - `trace`: the ptrace side (fork tracking, exec stops).
+//! - `trace`: the ptrace side (fork tracking, exec stops, rdtsc/cpuid emulation).
+//! - `vdso`: finding and redirecting vDSO entry points.
 //! - `handlers`: one file per virtualized thing.
 #![allow(non_camel_case_types)]
 
@@ -26,3 +27,4 @@ mod handlers;
 mod spawn;
 mod sys;
 mod trace;
+mod vdso;

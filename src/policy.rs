@@ -97,6 +97,11 @@ impl Default for Determinism {
 #[derive(Debug, Default)]
 pub struct Policy {
     pub rules: Vec<PathRule>,
+    /// Paths that stay unreachable even beneath an allowed path.
+    pub deny: Vec<PathBuf>,
+    /// TCP ports the child may bind / connect to (Landlock, ABI >= 4).
+    pub tcp_bind: Vec<u16>,
+    pub tcp_connect: Vec<u16>,
     pub seed: Option<u64>,
     pub env: EnvSpec,
     pub cwd: Option<PathBuf>,
@@ -117,6 +122,9 @@ impl Clone for Policy {
     fn clone(&self) -> Policy {
         Policy {
             rules: self.rules.clone(),
+            deny: self.deny.clone(),
+            tcp_bind: self.tcp_bind.clone(),
+            tcp_connect: self.tcp_connect.clone(),
             seed: self.seed,
             env: self.env.clone(),
             cwd: self.cwd.clone(),
@@ -173,6 +181,34 @@ impl Policy {
         });
         self.forget_ruleset();
         Ok(())
+    }
+
+    /// Keep `path` unreachable even beneath allowed paths. It need not exist yet,
+    /// but its parent must: the rule is computed from the parent's entries.
+    pub fn deny(&mut self, path: &Path) -> Result<()> {
+        let f = "sl_policy_deny_path";
+        if !path.is_absolute() {
+            return Err(Error::invalid(format!("{f}: '{}' is not an absolute path", path.display())));
+        }
+        let clean: PathBuf = path.components().collect();
+        if clean.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(Error::invalid(format!("{f}: '{}' contains '..'", path.display())));
+        }
+        if clean.parent().is_none() {
+            return Err(Error::invalid(format!("{f}: cannot deny '/'")));
+        }
+        self.deny.push(clean);
+        self.forget_ruleset();
+        Ok(())
+    }
+
+    pub fn allow_tcp(&mut self, bind: bool, port: u16) {
+        if bind {
+            self.tcp_bind.push(port);
+        } else {
+            self.tcp_connect.push(port);
+        }
+        self.forget_ruleset();
     }
 
     pub fn set_seed(&mut self, seed: u64) {

@@ -141,6 +141,8 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
         has_ruleset: ruleset.is_some(),
         no_aslr: policy.seed.is_some(),
         limits: policy.limits,
+        det: policy.det.clone(),
+        best_effort: policy.best_effort,
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

@@ -7,6 +7,19 @@
 //! task is what lets a kill reach the whole tree, `setsid()` and double forks
 //! included, and it keeps pids from being reused while we serve notifications.
 
+//!
+//! Determinism (`exec.rs`, `insn.rs`): at every exec stop the new image is
+//! prepared before its first instruction, and the SIGSEGVs of trapped
+//! rdtsc/cpuid are answered here instead of being delivered.
+
+mod exec;
+mod insn;
+mod regs;
+
+pub(crate) use exec::{ExecState, Failure};
+pub(crate) use insn::CPUID_FAULTING;
+
+use crate::error::{Code, Error};
 use crate::supervisor::process::Supervisor;
 
 fn event_msg(pid: libc::pid_t) -> u64 {
@@ -58,7 +71,7 @@ impl Supervisor {
                 if former != pid {
                     self.forget(former);
                 }
-                resume(pid, 0);
+                self.on_exec(pid);
             }
             libc::PTRACE_EVENT_STOP => {
                 if self.started.insert(pid) {
@@ -79,7 +92,9 @@ impl Supervisor {
                     resume(pid, 0);
                 }
             }
-            // A signal is about to be delivered: deliver it unchanged.
+            // A signal is about to be delivered: deliver it unchanged, unless
+            // it is an rdtsc or cpuid we trapped on purpose.
+            0 if sig == libc::SIGSEGV && self.emulate(pid) => resume(pid, 0),
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
@@ -90,6 +105,7 @@ impl Supervisor {
             self.owner.insert(child, id);
             if let Some(sb) = self.sandboxes.get_mut(&id) {
                 sb.members.insert(child);
+                sb.exec.on_fork(parent, child);
                 // A sandbox being killed must not gain survivors.
                 if sb.main_status.is_some() || sb.host.is_none() || sb.cause.is_some() {
                     // SAFETY: a traced task of ours.
@@ -120,6 +136,7 @@ impl Supervisor {
         let id = self.owner.remove(&pid)?;
         if let Some(sb) = self.sandboxes.get_mut(&id) {
             sb.members.remove(&pid);
+            sb.exec.on_gone(pid);
         }
         Some(id)
     }
@@ -140,5 +157,91 @@ impl Supervisor {
             self.kill_tree(id);
         }
         self.finish_if_done(id);
+    }
+
+    /// An exec stop: prepare the new image, then let it run.
+    fn on_exec(&mut self, pid: libc::pid_t) {
+        let Some(&id) = self.owner.get(&pid) else {
+            return resume(pid, 0);
+        };
+        let Some(sb) = self.sandboxes.get_mut(&id) else {
+            return resume(pid, 0);
+        };
+        match exec::at_exec(&mut sb.exec, pid) {
+            Ok(sig) => resume(pid, sig),
+            Err(Failure::Died(status)) => self.task_exited(pid, status),
+            Err(Failure::Refused(why)) => {
+                // Never let a program run with the real clock or real entropy
+                // when the policy asked for virtual ones.
+                eprintln!("sandlock: pid {pid}: {why}; killing the sandbox");
+                self.kill_tree(id);
+                resume(pid, 0);
+            }
+        }
+    }
+
+    /// A SIGSEGV stop: true if it was a trapped rdtsc/cpuid, now answered.
+    fn emulate(&mut self, pid: libc::pid_t) -> bool {
+        let Some(sb) = self.owner.get(&pid).and_then(|id| self.sandboxes.get_mut(id)) else {
+            return false;
+        };
+        let mono = sb.clock.as_ref().map(|c| c.monotonic_ns());
+        insn::emulate(pid, &mut sb.exec, mono)
+    }
+}
+
+/// The first exec of a new sandbox, awaited by the supervisor before it tells
+/// the host that the spawn worked, so that a program that cannot be made
+/// deterministic fails `sl_spawn` with the reason instead of running.
+pub(crate) fn first_exec(pid: libc::pid_t, st: &mut ExecState) -> Result<(), Error> {
+    let reap = || {
+        // SAFETY: killing and reaping our own traced child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        loop {
+            let mut s = 0;
+            // SAFETY: waiting for our own child.
+            let r = unsafe { libc::waitpid(pid, &mut s, libc::__WALL) };
+            let gone = r == pid && (libc::WIFEXITED(s) || libc::WIFSIGNALED(s));
+            if gone || (r < 0 && crate::error::last_errno() != libc::EINTR) {
+                break;
+            }
+        }
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own traced child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r < 0 {
+            if crate::error::last_errno() == libc::EINTR {
+                continue;
+            }
+            return Err(Error::last_os("sl_spawn: waiting for the program's exec"));
+        }
+        if !libc::WIFSTOPPED(status) {
+            return Err(Error::new(
+                Code::Exec,
+                format!("sl_spawn: the program died while starting (wait status {status:#x})"),
+            ));
+        }
+        if status >> 16 != libc::PTRACE_EVENT_EXEC {
+            // Not yet exec'd: pass any signal on and keep waiting.
+            let sig = if status >> 16 == 0 { libc::WSTOPSIG(status) } else { 0 };
+            resume(pid, sig);
+            continue;
+        }
+        return match exec::at_exec(st, pid) {
+            Ok(sig) => {
+                resume(pid, sig);
+                Ok(())
+            }
+            Err(Failure::Died(s)) => Err(Error::new(
+                Code::Exec,
+                format!("sl_spawn: the program died while starting (wait status {s:#x})"),
+            )),
+            Err(Failure::Refused(why)) => {
+                reap();
+                Err(Error::new(Code::Unsupported, format!("sl_spawn: {why}")))
+            }
+        };
     }
 }

@@ -18,9 +18,10 @@ fn header_path() -> PathBuf {
 
 /// What cbindgen reads: the C boundary only (it follows `mod` declarations), so
 /// that internal `pub const`s and types never leak into the public header.
-/// src/error.rs is read while the `SL_E_*` constants are written as
-/// `Code::X as i32` (cbindgen must see `Code` to resolve them).
-const SOURCES: &[&str] = &["src/ffi/mod.rs", "src/error.rs"];
+/// Constants there must be literals (or expressions of literals and other
+/// `SL_` constants): a constant cbindgen cannot resolve is dropped silently,
+/// which `header_declares_every_constant` catches.
+const SOURCES: &[&str] = &["src/ffi/mod.rs"];
 
 /// The header as cbindgen would write it now.
 fn generate() -> String {
@@ -100,7 +101,8 @@ fn define<'a>(header: &'a str, name: &str) -> &'a str {
 
 fn define_u32(header: &str, name: &str) -> u32 {
     let v = define(header, name);
-    v.parse().unwrap_or_else(|_| panic!("#define {name} {v}: not a plain number"))
+    v.parse()
+        .unwrap_or_else(|_| panic!("#define {name} {v}: not a plain number"))
 }
 
 fn check_versions(header: &str, origin: &Path) {
@@ -108,9 +110,21 @@ fn check_versions(header: &str, origin: &Path) {
     let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
     let patch: u32 = env!("CARGO_PKG_VERSION_PATCH").parse().unwrap();
     let o = origin.display();
-    assert_eq!(define_u32(header, "SL_VERSION_MAJOR"), major, "{o}: SL_VERSION_MAJOR vs Cargo.toml");
-    assert_eq!(define_u32(header, "SL_VERSION_MINOR"), minor, "{o}: SL_VERSION_MINOR vs Cargo.toml");
-    assert_eq!(define_u32(header, "SL_VERSION_PATCH"), patch, "{o}: SL_VERSION_PATCH vs Cargo.toml");
+    assert_eq!(
+        define_u32(header, "SL_VERSION_MAJOR"),
+        major,
+        "{o}: SL_VERSION_MAJOR vs Cargo.toml"
+    );
+    assert_eq!(
+        define_u32(header, "SL_VERSION_MINOR"),
+        minor,
+        "{o}: SL_VERSION_MINOR vs Cargo.toml"
+    );
+    assert_eq!(
+        define_u32(header, "SL_VERSION_PATCH"),
+        patch,
+        "{o}: SL_VERSION_PATCH vs Cargo.toml"
+    );
     assert_eq!(
         define(header, "SL_VERSION_STRING"),
         format!("\"{}\"", env!("CARGO_PKG_VERSION")),
@@ -118,7 +132,9 @@ fn check_versions(header: &str, origin: &Path) {
     );
     // The number macro is an expression over the three parts (a continued line):
     // check it is exactly the documented formula, so it cannot drift on its own.
-    let start = header.find("#define SL_VERSION_NUMBER").expect("SL_VERSION_NUMBER");
+    let start = header
+        .find("#define SL_VERSION_NUMBER")
+        .expect("SL_VERSION_NUMBER");
     let rest = &header[start..];
     let logical: String = rest
         .split_inclusive('\n')
@@ -133,7 +149,7 @@ fn check_versions(header: &str, origin: &Path) {
         .join(" ");
     assert_eq!(
         logical,
-        "#define SL_VERSION_NUMBER  (SL_VERSION_MAJOR * 1000000u + SL_VERSION_MINOR * 1000u + SL_VERSION_PATCH)",
+        "#define SL_VERSION_NUMBER (SL_VERSION_MAJOR * 1000000u + SL_VERSION_MINOR * 1000u + SL_VERSION_PATCH)",
         "{o}: SL_VERSION_NUMBER must be MAJOR*1000000 + MINOR*1000 + PATCH"
     );
 }
@@ -145,7 +161,12 @@ fn version_macros_match_cargo_toml() {
     check_versions(&committed, &path);
     // The settings file is where the macros come from: catch a bump there too.
     let toml = root().join("cbindgen.toml");
-    check_versions(&std::fs::read_to_string(&toml).unwrap().replace("\\\\", "\\"), &toml);
+    check_versions(
+        &std::fs::read_to_string(&toml)
+            .unwrap()
+            .replace("\\\\", "\\"),
+        &toml,
+    );
 }
 
 #[test]
@@ -153,7 +174,10 @@ fn runtime_version_matches_cargo_toml() {
     let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap();
     let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
     let patch: u32 = env!("CARGO_PKG_VERSION_PATCH").parse().unwrap();
-    assert_eq!(sandlock::ffi::sl_version_number(), major * 1_000_000 + minor * 1000 + patch);
+    assert_eq!(
+        sandlock::ffi::sl_version_number(),
+        major * 1_000_000 + minor * 1000 + patch
+    );
     // SAFETY: sl_version returns a static NUL-terminated string.
     let s = unsafe { CStr::from_ptr(sandlock::ffi::sl_version()) };
     assert_eq!(s.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
@@ -172,12 +196,51 @@ fn header_declares_every_exported_function() {
             if let Some(rest) = line.trim().strip_prefix("pub extern \"C\" fn ") {
                 let name = rest.split('(').next().unwrap().trim();
                 count += 1;
-                if !header.contains(&format!(" {name}(")) && !header.contains(&format!("*{name}(")) {
+                if !header.contains(&format!(" {name}(")) && !header.contains(&format!("*{name}("))
+                {
                     missing.push(name.to_string());
                 }
             }
         }
     }
-    assert!(count > 20, "found only {count} exported functions in src/ffi");
-    assert!(missing.is_empty(), "not declared in include/sandlock.h: {missing:?}");
+    assert!(
+        count > 20,
+        "found only {count} exported functions in src/ffi"
+    );
+    assert!(
+        missing.is_empty(),
+        "not declared in include/sandlock.h: {missing:?}"
+    );
+}
+
+#[test]
+fn header_declares_every_constant() {
+    // A `pub const SL_*` that cbindgen cannot evaluate (say `Enum::X as i32`) is
+    // dropped from the header without an error: catch that here.
+    let header = std::fs::read_to_string(header_path()).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root().join("src/ffi")).unwrap() {
+        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in src.lines() {
+            if let Some(rest) = line.trim().strip_prefix("pub const SL_") {
+                let name = format!("SL_{}", rest.split(':').next().unwrap().trim());
+                let define = format!("#define {name} ");
+                match header.lines().find_map(|l| l.strip_prefix(define.as_str())) {
+                    None => missing.push(name),
+                    Some(v)
+                        if !v
+                            .trim_start()
+                            .starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '(') =>
+                    {
+                        missing.push(format!("{name} (not a number: {v})"))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "constants of src/ffi missing from include/sandlock.h (write them as literals): {missing:?}"
+    );
 }

@@ -6,14 +6,22 @@ use crate::policy::TimeMode;
 use std::ffi::c_char;
 
 /// `sl_policy_set_time` mode: the host's clocks, untouched (the default).
-pub const SL_TIME_REAL: i32 = TimeMode::Real as i32;
+pub const SL_TIME_REAL: i32 = 0;
 /// `sl_policy_set_time` mode: the clocks start at `start_ns` and run at the real pace.
-pub const SL_TIME_OFFSET: i32 = TimeMode::Offset as i32;
+pub const SL_TIME_OFFSET: i32 = 1;
 /// `sl_policy_set_time` mode: every read returns `start_ns`, except that sleeps advance it.
-pub const SL_TIME_FROZEN: i32 = TimeMode::Frozen as i32;
+pub const SL_TIME_FROZEN: i32 = 2;
 /// `sl_policy_set_time` mode: starts at `start_ns`; each clock read advances it by the
 /// step (`sl_policy_set_time_step_ns`), each sleep by its length.
-pub const SL_TIME_LOGICAL: i32 = TimeMode::Logical as i32;
+pub const SL_TIME_LOGICAL: i32 = 3;
+
+// Literals for cbindgen; they must match the core enum.
+const _: () = {
+    assert!(SL_TIME_REAL == TimeMode::Real as i32);
+    assert!(SL_TIME_OFFSET == TimeMode::Offset as i32);
+    assert!(SL_TIME_FROZEN == TimeMode::Frozen as i32);
+    assert!(SL_TIME_LOGICAL == TimeMode::Logical as i32);
+};
 
 /// Choose how the child's clocks run.
 ///

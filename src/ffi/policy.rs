@@ -246,3 +246,50 @@ pub extern "C" fn sl_policy_set_best_effort(policy: *mut sl_policy, on: bool) ->
         Ok(())
     })
 }
+
+/// Keep `path` unreachable even beneath an allowed path.
+///
+/// Nothing beneath `path` can be read, written, executed, created, renamed or
+/// linked into, through any spelling (symlinks and `..` included, since
+/// Landlock checks resolved paths), including files created there later.
+/// `path` must be absolute; it need not exist, but its parent must. Names stay
+/// listable: the parents' entries, and (since Landlock grants directory listing
+/// beneath a path) the names, never the contents, of entries inside `path`. Enforced with
+/// Landlock alone: the allow rules around `path` are rebuilt from the
+/// directory entries present when the policy is first spawned. Returns `SL_OK`
+/// or `SL_E_INVALID` (NULL, relative, `/`, or `..` in the path).
+#[no_mangle]
+pub extern "C" fn sl_policy_deny_path(policy: *mut sl_policy, path: *const c_char) -> i32 {
+    boundary(|| {
+        let f = "sl_policy_deny_path";
+        // SAFETY: pointers are NULL or valid by contract.
+        let (p, path) = unsafe { (policy_mut(f, policy)?, c_path(f, "path", path)?) };
+        p.deny(path)
+    })
+}
+
+/// Let the child bind TCP `port` (Landlock ABI >= 4).
+///
+/// Without any TCP rule the child can neither bind nor connect TCP sockets.
+/// Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Port 0 means "an
+/// ephemeral port chosen by the kernel".
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_tcp_bind(policy: *mut sl_policy, port: u16) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_allow_tcp_bind", policy)? }.allow_tcp(true, port);
+        Ok(())
+    })
+}
+
+/// Let the child connect to TCP `port` on any address (Landlock ABI >= 4).
+///
+/// Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_tcp_connect(policy: *mut sl_policy, port: u16) -> i32 {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_allow_tcp_connect", policy)? }.allow_tcp(false, port);
+        Ok(())
+    })
+}

@@ -12,6 +12,7 @@
 //! - `sendfile`/`splice`/`copy_file_range` from the device fail with EINVAL, so
 //!   programs fall back to `read`.
 
+use super::path::child_path;
 use super::Reply;
 use crate::seccomp::mem;
 use crate::seccomp::notify::{self, SeccompNotif};
@@ -77,8 +78,11 @@ pub struct Random {
     seed: u64,
     /// The reserved fd numbers where random devices live in the child.
     slots: std::ops::RangeInclusive<u32>,
-    getrandom: ChaCha8Rng,
-    device: ChaCha8Rng,
+    /// One stream per (caller lineage, source): concurrent processes then
+    /// draw the same bytes whatever order the scheduler runs them in.
+    streams: std::collections::HashMap<(u64, u64), ChaCha8Rng>,
+    /// The lineage (`trace::ExecState::lineage_id`) of the task being served.
+    pub caller: u64,
     feeds_made: u64,
     buf: Vec<u8>,
     pub feeds: Vec<Feed>,
@@ -115,30 +119,6 @@ fn fd_is_random(pid: libc::pid_t, fd: u64) -> bool {
     fd_device(pid, fd).is_some()
 }
 
-/// The child's path as the supervisor must spell it to reach the same file.
-fn child_path(pid: libc::pid_t, dirfd: i32, path: &[u8]) -> PathBuf {
-    let p = std::ffi::OsStr::from_bytes(path);
-    if path.starts_with(b"/") {
-        // The child shares our root (chroot is refused), but /proc/self is not ours.
-        let s = p.to_string_lossy();
-        for (prefix, repl) in [
-            ("/proc/self/", format!("/proc/{pid}/")),
-            ("/proc/thread-self/", format!("/proc/{pid}/task/{pid}/")),
-        ] {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                return PathBuf::from(repl).join(rest);
-            }
-        }
-        return PathBuf::from(p);
-    }
-    let base = if dirfd == libc::AT_FDCWD {
-        format!("/proc/{pid}/cwd")
-    } else {
-        format!("/proc/{pid}/fd/{dirfd}")
-    };
-    PathBuf::from(base).join(p)
-}
-
 fn open_device(dev: &CStr) -> Result<OwnedFd, i32> {
     // SAFETY: opening a device read-only; the fd is ours on success.
     let fd = unsafe { libc::open(dev.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -154,8 +134,8 @@ impl Random {
         Random {
             seed,
             slots,
-            getrandom: stream(seed, STREAM_GETRANDOM),
-            device: stream(seed, STREAM_DEVICE),
+            streams: std::collections::HashMap::new(),
+            caller: 0,
             feeds_made: 0,
             buf: Vec::new(),
             feeds: Vec::new(),
@@ -273,11 +253,18 @@ impl Random {
         if !notify::id_valid(listener, n.id) {
             return Reply::Done;
         }
-        let rng = if n.data.nr as i64 == libc::SYS_getrandom {
-            &mut self.getrandom
+        let source = if n.data.nr as i64 == libc::SYS_getrandom {
+            STREAM_GETRANDOM
         } else {
-            &mut self.device
+            STREAM_DEVICE
         };
+        let (seed, caller) = (self.seed, self.caller);
+        // Lineage ids are 64-bit hashes: adding the source keeps them apart from
+        // each other and (but for a 2^-50 chance) from the small fixed ids.
+        let rng = self
+            .streams
+            .entry((caller, source))
+            .or_insert_with(|| stream(seed, caller.wrapping_add(source)));
         self.buf.resize(CHUNK.min(total), 0);
         let mut done = 0usize;
         'iov: for &(addr, len) in iov {

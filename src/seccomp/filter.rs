@@ -18,6 +18,57 @@ pub struct FilterOptions {
     /// Inclusive fd range reserved for the injected /dev/urandom descriptors.
     pub urandom_fd_lo: u32,
     pub urandom_fd_hi: u32,
+    /// Answer clock reads from the virtual clock (`handlers/time.rs`).
+    pub notify_time: bool,
+    /// Fast-forward sleeps: nanosleep, clock_nanosleep, descriptor-less poll/select.
+    pub notify_sleep: bool,
+    /// Every open, so synthesized files can be served (`handlers/identity.rs`).
+    pub notify_open: bool,
+    /// `uname`, for the host name.
+    pub notify_uname: bool,
+    /// `sched_getaffinity`, for the CPU count.
+    pub notify_affinity: bool,
+    /// `getcpu` answers CPU 0, and `rseq` is refused (ENOSYS) because its
+    /// kernel-written `cpu_id` field would tell the real CPU without a syscall.
+    pub virtual_cpu: bool,
+    /// Refuse `personality` values that would clear ADDR_NO_RANDOMIZE (the
+    /// child set it; a program could otherwise re-enable ASLR for its children).
+    pub keep_no_aslr: bool,
+}
+
+impl FilterOptions {
+    /// The notifications a spawn request needs; `slots` are the reserved random fds.
+    pub fn for_request(
+        req: &crate::supervisor::proto::SpawnRequest,
+        slots: std::ops::RangeInclusive<u32>,
+    ) -> FilterOptions {
+        use crate::policy::TimeMode;
+        let d = &req.det;
+        let seeded = req.seed.is_some();
+        FilterOptions {
+            notify_random: seeded,
+            urandom_fd_lo: *slots.start(),
+            urandom_fd_hi: *slots.end(),
+            notify_time: d.time_mode != TimeMode::Real,
+            notify_sleep: matches!(d.time_mode, TimeMode::Frozen | TimeMode::Logical),
+            notify_open: seeded || d.cpu_count.is_some() || d.hostname.is_some(),
+            notify_uname: d.hostname.is_some(),
+            notify_affinity: d.cpu_count.is_some(),
+            virtual_cpu: seeded || d.cpu_count.is_some(),
+            keep_no_aslr: req.no_aslr,
+        }
+    }
+
+    /// Whether any syscall is routed to the supervisor (the child then needs a listener).
+    pub fn wants_listener(&self) -> bool {
+        self.notify_random
+            || self.notify_time
+            || self.notify_sleep
+            || self.notify_open
+            || self.notify_uname
+            || self.notify_affinity
+            || self.virtual_cpu
+    }
 }
 
 const EPERM: Action = Action::Errno(libc::EPERM as u16);
@@ -100,6 +151,9 @@ const DENY_EPERM: &[libc::c_long] = &[
     libc::SYS_name_to_handle_at,
     libc::SYS_unshare,
     libc::SYS_setns,
+    // No UTS namespace is made, so under root these would rename the host.
+    libc::SYS_sethostname,
+    libc::SYS_setdomainname,
     libc::SYS_settimeofday,
     libc::SYS_clock_settime,
     libc::SYS_clock_adjtime,
@@ -163,7 +217,7 @@ fn rule(sys: libc::c_long, checks: Vec<(ArgTest, Action)>, otherwise: Action) ->
 /// is its own listener (for equal USER_NOTIF results the newest filter wins,
 /// and it could answer CONTINUE); the kernel refuses a second listener in a
 /// filter chain with EBUSY while ours is open (tested in `notify`).
-fn argument_rules() -> Vec<SyscallRule> {
+fn argument_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
     vec![
         // x86_64 clone(flags, stack, parent_tid, child_tid, tls): arg 0 is the
         // flags, and the kernel reads only their low 32 bits.
@@ -203,10 +257,39 @@ fn argument_rules() -> Vec<SyscallRule> {
             Action::Allow,
         ),
         // Turning CPUID faulting off would expose the real CPU (RDRAND etc.).
+        // Turning it on (argument 0) only restricts the caller, and is how the
+        // supervisor re-arms it after each exec (`trace/inject.rs`). BPF has
+        // no "and": every option but ARCH_SET_CPUID passes by range first.
         rule(
             libc::SYS_arch_prctl,
-            vec![(low32_eq(0, ARCH_SET_CPUID), EPERM)],
-            Action::Allow,
+            vec![
+                (
+                    ArgTest::Range32 {
+                        arg: 0,
+                        lo: 0,
+                        hi: ARCH_SET_CPUID as u32 - 1,
+                    },
+                    Action::Allow,
+                ),
+                (
+                    ArgTest::Range32 {
+                        arg: 0,
+                        lo: ARCH_SET_CPUID as u32 + 1,
+                        hi: u32::MAX,
+                    },
+                    Action::Allow,
+                ),
+                (
+                    ArgTest::MaskedEq {
+                        arg: 1,
+                        mask: u64::MAX,
+                        value: 0,
+                        low32: false,
+                    },
+                    Action::Allow,
+                ),
+            ],
+            EPERM,
         ),
         // personality takes an unsigned int. Only the query and PER_LINUX with
         // or without ADDR_NO_RANDOMIZE pass: READ_IMPLIES_EXEC makes every
@@ -216,15 +299,19 @@ fn argument_rules() -> Vec<SyscallRule> {
             libc::SYS_personality,
             vec![
                 (low32_eq(0, PERSONALITY_QUERY), Action::Allow),
-                (
-                    ArgTest::MaskedEq {
-                        arg: 0,
-                        mask: !ADDR_NO_RANDOMIZE,
-                        value: 0,
-                        low32: true,
-                    },
-                    Action::Allow,
-                ),
+                if opts.keep_no_aslr {
+                    (low32_eq(0, ADDR_NO_RANDOMIZE), Action::Allow)
+                } else {
+                    (
+                        ArgTest::MaskedEq {
+                            arg: 0,
+                            mask: !ADDR_NO_RANDOMIZE,
+                            value: 0,
+                            low32: true,
+                        },
+                        Action::Allow,
+                    )
+                },
             ],
             EPERM,
         ),
@@ -248,14 +335,10 @@ fn random_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
             Action::Allow,
         )
     };
-    let mut rules = vec![
-        rule(libc::SYS_getrandom, Vec::new(), Action::Notify),
-        // Any path may resolve to /dev/urandom (symlinks, /proc/self/fd, ...),
-        // so every open is seen and the supervisor injects its own device fd.
-        rule(libc::SYS_open, Vec::new(), Action::Notify),
-        rule(libc::SYS_openat, Vec::new(), Action::Notify),
-        rule(libc::SYS_openat2, Vec::new(), Action::Notify),
-    ];
+    // Any path may resolve to /dev/urandom (symlinks, /proc/self/fd, ...),
+    // so every open is seen (`open_rules`) and the supervisor injects its own
+    // device fd.
+    let mut rules = vec![rule(libc::SYS_getrandom, Vec::new(), Action::Notify)];
     for sys in [
         libc::SYS_read,
         libc::SYS_readv,
@@ -282,6 +365,45 @@ fn random_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
     rules
 }
 
+/// Routes clocks, sleeps and machine identity to the supervisor.
+fn determinism_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
+    let notify = |sys| rule(sys, Vec::new(), Action::Notify);
+    let mut rules = Vec::new();
+    if opts.notify_time {
+        for sys in [
+            libc::SYS_clock_gettime,
+            libc::SYS_gettimeofday,
+            libc::SYS_time,
+            libc::SYS_clock_getres,
+        ] {
+            rules.push(notify(sys));
+        }
+    }
+    if opts.notify_sleep {
+        rules.push(notify(libc::SYS_nanosleep));
+        rules.push(notify(libc::SYS_clock_nanosleep));
+        // Only waits without descriptors are pure sleeps; a wait on
+        // descriptors stays in the kernel at native speed.
+        let none_at = |arg: u8, sys| rule(sys, vec![(low32_eq(arg, 0), Action::Notify)], Action::Allow);
+        rules.push(none_at(1, libc::SYS_poll));
+        rules.push(none_at(1, libc::SYS_ppoll));
+        rules.push(none_at(0, libc::SYS_select));
+        rules.push(none_at(0, libc::SYS_pselect6));
+    }
+    if opts.notify_uname {
+        rules.push(notify(libc::SYS_uname));
+    }
+    if opts.notify_affinity {
+        rules.push(notify(libc::SYS_sched_getaffinity));
+    }
+    if opts.virtual_cpu {
+        rules.push(notify(libc::SYS_getcpu));
+        // glibc registers rseq only if it works and falls back to getcpu.
+        rules.push(SyscallRule::constant(nr(libc::SYS_rseq), ENOSYS));
+    }
+    rules
+}
+
 /// The filter as a spec: deny list, argument rules, optional notifications,
 /// default Allow.
 pub fn build(opts: &FilterOptions) -> FilterSpec {
@@ -296,10 +418,16 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
             .iter()
             .map(|&sys| SyscallRule::constant(nr(sys), ENOSYS)),
     );
-    rules.extend(argument_rules());
+    rules.extend(argument_rules(opts));
     if opts.notify_random {
         rules.extend(random_rules(opts));
     }
+    if opts.notify_random || opts.notify_open {
+        for sys in [libc::SYS_open, libc::SYS_openat, libc::SYS_openat2] {
+            rules.push(rule(sys, Vec::new(), Action::Notify));
+        }
+    }
+    rules.extend(determinism_rules(opts));
     FilterSpec {
         default: Action::Allow,
         rules,
@@ -327,6 +455,20 @@ mod tests {
             notify_random: true,
             urandom_fd_lo: 1000,
             urandom_fd_hi: 1003,
+            ..Default::default()
+        }
+    }
+
+    fn all_opts() -> FilterOptions {
+        FilterOptions {
+            notify_time: true,
+            notify_sleep: true,
+            notify_open: true,
+            notify_uname: true,
+            notify_affinity: true,
+            virtual_cpu: true,
+            keep_no_aslr: true,
+            ..random_opts()
         }
     }
 
@@ -503,12 +645,86 @@ mod tests {
     }
 
     #[test]
+    fn determinism_notifications() {
+        let plain = build_program(&FilterOptions::default()).unwrap();
+        for sys in [
+            libc::SYS_clock_gettime,
+            libc::SYS_nanosleep,
+            libc::SYS_uname,
+            libc::SYS_getcpu,
+            libc::SYS_rseq,
+            libc::SYS_sched_getaffinity,
+        ] {
+            assert_eq!(run(&plain, sys, &[0, 0]), ALLOW, "{sys}");
+        }
+        let prog = build_program(&all_opts()).unwrap();
+        for sys in [
+            libc::SYS_clock_gettime,
+            libc::SYS_gettimeofday,
+            libc::SYS_time,
+            libc::SYS_clock_getres,
+            libc::SYS_nanosleep,
+            libc::SYS_clock_nanosleep,
+            libc::SYS_uname,
+            libc::SYS_sched_getaffinity,
+            libc::SYS_getcpu,
+            libc::SYS_openat,
+        ] {
+            assert_eq!(run(&prog, sys, &[0, 0, 0]), NOTIFY, "{sys}");
+        }
+        assert_eq!(run(&prog, libc::SYS_rseq, &[0]), RET_ENOSYS);
+        // Only descriptor-less waits are sleeps; the count is an int.
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 0, 1000]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1 << 32, 1000]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, 1000]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_ppoll, &[0, 2, 0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_select, &[0, 0, 0, 0, 8]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_select, &[4, 0, 0, 0, 8]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_pselect6, &[0]), NOTIFY);
+        // Opens are notified for identity files even without a seed.
+        let ident = build_program(&FilterOptions {
+            notify_open: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(run(&ident, libc::SYS_openat, &[0]), NOTIFY);
+        assert_eq!(run(&ident, libc::SYS_getrandom, &[0]), ALLOW);
+    }
+
+    #[test]
+    fn cpuid_faulting_can_be_armed_not_disarmed() {
+        let prog = build_program(&FilterOptions::default()).unwrap();
+        let ap = |a: u64, b: u64| run(&prog, libc::SYS_arch_prctl, &[a, b]);
+        assert_eq!(ap(ARCH_SET_CPUID, 0), ALLOW);
+        assert_eq!(ap(ARCH_SET_CPUID | 1 << 32, 0), ALLOW);
+        assert_eq!(ap(ARCH_SET_CPUID, 1), RET_EPERM);
+        assert_eq!(ap(ARCH_SET_CPUID, 1 << 40), RET_EPERM);
+        assert_eq!(ap(0x1011, 5), ALLOW); // ARCH_GET_CPUID
+        assert_eq!(ap(0x1013, 5), ALLOW);
+        assert_eq!(ap(0x1002, 0x1234), ALLOW); // ARCH_SET_FS
+        assert_eq!(run(&prog, libc::SYS_sethostname, &[0, 4]), RET_EPERM);
+    }
+
+    #[test]
+    fn aslr_stays_off_when_kept() {
+        let prog = build_program(&all_opts()).unwrap();
+        let p = |v: u64| run(&prog, libc::SYS_personality, &[v]);
+        assert_eq!(p(0xffff_ffff), ALLOW);
+        assert_eq!(p(ADDR_NO_RANDOMIZE), ALLOW);
+        assert_eq!(p(1 << 40 | ADDR_NO_RANDOMIZE), ALLOW);
+        assert_eq!(p(0), RET_EPERM);
+        assert_eq!(p(0x0400000 | ADDR_NO_RANDOMIZE), RET_EPERM);
+    }
+
+    #[test]
     fn stays_small() {
         // Install cost grows with the program (spike §A); keep an eye on it.
         let plain = build_program(&FilterOptions::default()).unwrap();
         let random = build_program(&random_opts()).unwrap();
         assert!(plain.len() < 200, "{}", plain.len());
         assert!(random.len() < 300, "{}", random.len());
+        let all = build_program(&all_opts()).unwrap();
+        assert!(all.len() < 360, "{}", all.len());
     }
 
     /// Installs the real filter in a forked child and checks the kernel agrees.

@@ -205,13 +205,7 @@ fn read_record(fd: RawFd) -> Result<Option<(Stage, i32)>> {
 }
 
 pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
-    let slots = random_fd_slots(&req.limits);
-    let opts = FilterOptions {
-        notify_random: req.seed.is_some(),
-        urandom_fd_lo: *slots.start(),
-        urandom_fd_hi: *slots.end(),
-        ..Default::default()
-    };
+    let opts = FilterOptions::for_request(req, random_fd_slots(&req.limits));
     let mut filter = build_program(&opts)
         .map_err(|e| Error::new(Code::Internal, format!("seccomp filter: {e}")))?;
     let candidates = cstrings(&req.candidates, "the program path")?;
@@ -248,8 +242,10 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
             len: filter.len() as u16,
             filter: filter.as_mut_ptr(),
         },
-        want_listener: opts.notify_random,
+        want_listener: opts.wants_listener(),
         no_aslr: req.no_aslr,
+        // rdtsc reads the real clock: trap it whenever time is virtual (trace/insn.rs).
+        trap_tsc: opts.notify_time,
         parent_pid: std::process::id() as i32,
         rlimits,
         n_rlimits,

@@ -86,6 +86,7 @@ fn start() -> Result<Link> {
     if high < 0 {
         return Err(Error::last_os("fcntl(F_DUPFD_CLOEXEC)"));
     }
+    drop(sup_end);
     // SAFETY: `high` is a fresh fd owned by nobody else.
     let sup_end = unsafe { OwnedFd::from_raw_fd(high) };
 
@@ -163,7 +164,13 @@ fn start() -> Result<Link> {
             ),
         )
     };
-    let pid = match sock::recv(host_end.as_raw_fd(), &mut buf, false) {
+    // A supervisor that cannot even say hello within 10 s is not going to work.
+    match sock::wait_readable(&host_end, Some(10_000)) {
+        Ok(true) => {}
+        Ok(false) => return Err(fail("no hello within 10 s".into())),
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    let pid = match sock::recv(host_end.as_raw_fd(), &mut buf, true) {
         Ok((n, _)) if n == 5 && buf[0] == b'H' => {
             i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])
         }

@@ -11,7 +11,7 @@ use super::launch::{self, RequestFds};
 use super::proto::{Command, Report, SpawnRequest, BUF_LEN};
 use super::sock;
 use crate::error::{Code, Error};
-use crate::handlers::{self, random::Random};
+use crate::handlers::{self, identity::Identity, random::Random, time::Clock};
 use crate::outcome::{End, Limit, Limits};
 use crate::seccomp::notify;
 use std::collections::{HashMap, HashSet};
@@ -35,6 +35,12 @@ pub(crate) struct Sandbox {
     pub cpu_last: HashMap<libc::pid_t, u64>,
     pub deadline: Option<Instant>,
     pub random: Option<Random>,
+    /// The virtual clock (None: real time).
+    pub clock: Option<Clock>,
+    /// CPU count, host name, seeded UUIDs (None: the host's).
+    pub identity: Option<Identity>,
+    /// What each exec stop does, and the lineage of every task.
+    pub exec: crate::trace::ExecState,
 }
 
 pub(crate) struct Supervisor {
@@ -316,8 +322,24 @@ impl Supervisor {
         } else {
             None
         };
+        // A seeded run must hide RDRAND/RDSEED, which only CPUID faulting can.
+        let cpuid_ok = match *crate::trace::CPUID_FAULTING {
+            Err(e) if req.seed.is_some() && !req.best_effort => {
+                let msg = "sl_spawn: this CPU or kernel cannot make CPUID fault \
+                     (arch_prctl(ARCH_SET_CPUID)), so a seeded program could see RDRAND/RDSEED; \
+                     call sl_policy_set_best_effort() to run without hiding them";
+                fail(&reply_to, Error::with_errno(Code::Unsupported, msg, e));
+                return true;
+            }
+            r => r.is_ok(),
+        };
         match launch::start(&req, RequestFds { stdio, ruleset }) {
             Ok(st) => {
+                let mut exec = crate::trace::ExecState::new(&req, st.pid, cpuid_ok);
+                if let Err(e) = crate::trace::first_exec(st.pid, &mut exec) {
+                    fail(&reply_to, e);
+                    return true;
+                }
                 let id = self.next_id;
                 self.next_id += 1;
                 let sb = Sandbox {
@@ -336,6 +358,9 @@ impl Supervisor {
                     random: req
                         .seed
                         .map(|s| Random::new(s, launch::random_fd_slots(&req.limits))),
+                    clock: Clock::new(&req.det),
+                    identity: Identity::new(&req),
+                    exec,
                 };
                 self.owner.insert(st.pid, id);
                 self.started.insert(st.pid);
@@ -418,7 +443,7 @@ impl Supervisor {
             sb.listener = None;
             return;
         }
-        serve_one(l, sb.random.as_mut());
+        serve_one(l, sb);
     }
 
     /// End a running sandbox for `end` (first cause wins), killing every task.
@@ -566,16 +591,28 @@ fn clock_ticks() -> u64 {
     unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64
 }
 
-/// Receive one notification and answer it.
-fn serve_one(listener: RawFd, random: Option<&mut Random>) {
+/// Receive one notification and answer it: the clock, then identity (which
+/// serves some opens), then randomness (the other opens).
+fn serve_one(listener: RawFd, sb: &mut Sandbox) {
     let n = match notify::recv(listener) {
         Ok(n) => n,
         Err(_) => return, // the task died between poll and recv
     };
-    let reply = match random {
-        Some(r) => r.handle(listener, &n),
-        None => handlers::Reply::Continue,
-    };
+    let reply = sb
+        .clock
+        .as_mut()
+        .and_then(|c| c.handle(listener, &n))
+        .or_else(|| {
+            let i = sb.identity.as_mut()?;
+            i.caller = sb.exec.lineage_id(n.pid as libc::pid_t);
+            i.handle(listener, &n)
+        })
+        .or_else(|| {
+            let r = sb.random.as_mut()?;
+            r.caller = sb.exec.lineage_id(n.pid as libc::pid_t);
+            Some(r.handle(listener, &n))
+        })
+        .unwrap_or(handlers::Reply::Continue);
     handlers::send(listener, n.id, reply);
 }
 

@@ -26,6 +26,10 @@ pub struct SpawnRequest {
     pub no_aslr: bool,
     /// Resource limits, indexed by `Limit::index()`, 0 = none.
     pub limits: crate::outcome::Limits,
+    /// Virtual time and machine identity.
+    pub det: crate::policy::Determinism,
+    /// Run without what this kernel cannot enforce (e.g. CPUID faulting) instead of failing.
+    pub best_effort: bool,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -147,11 +151,21 @@ impl SpawnRequest {
             | (self.stdio[1] as u8) << 1
             | (self.stdio[2] as u8) << 2
             | (self.has_ruleset as u8) << 3
-            | (self.no_aslr as u8) << 4;
+            | (self.no_aslr as u8) << 4
+            | (self.best_effort as u8) << 5;
         e.u8(flags);
         for l in self.limits {
             e.u64(l);
         }
+        let d = &self.det;
+        e.u8(d.time_mode as u8)
+            .u64(d.time_start_ns as u64)
+            .u64(d.time_step_ns)
+            .opt_u64(d.cpu_count.map(u64::from));
+        match &d.hostname {
+            Some(h) => e.u8(1).bytes(h),
+            None => e.u8(0),
+        };
         e.0
     }
 
@@ -171,6 +185,16 @@ impl SpawnRequest {
         for l in limits.iter_mut() {
             *l = d.u64()?;
         }
+        let det = crate::policy::Determinism {
+            time_mode: crate::policy::TimeMode::from_i32(d.u8()? as i32).ok_or("bad time mode")?,
+            time_start_ns: d.u64()? as i64,
+            time_step_ns: d.u64()?,
+            cpu_count: d.opt_u64()?.map(|n| n as u32),
+            hostname: match d.u8()? {
+                0 => None,
+                _ => Some(d.bytes()?),
+            },
+        };
         Ok(SpawnRequest {
             argv,
             envp,
@@ -182,6 +206,8 @@ impl SpawnRequest {
             has_ruleset: f & 8 != 0,
             no_aslr: f & 16 != 0,
             limits,
+            det,
+            best_effort: f & 32 != 0,
         })
     }
 }
@@ -258,8 +284,18 @@ mod tests {
             has_ruleset: true,
             no_aslr: true,
             limits: [1, 0, 3, 0, 5],
+            det: crate::policy::Determinism {
+                time_mode: crate::policy::TimeMode::Logical,
+                time_start_ns: 946_684_800_000_000_000,
+                time_step_ns: 1000,
+                cpu_count: Some(3),
+                hostname: Some(b"box".to_vec()),
+            },
+            best_effort: true,
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
+        let plain = SpawnRequest::default();
+        assert_eq!(SpawnRequest::decode(&plain.encode()).unwrap(), plain);
         assert!(SpawnRequest::decode(&r.encode()[..10]).is_err());
     }
 

@@ -1,0 +1,284 @@
+//! What happens at each exec stop, before the new program's first instruction
+//! (research/spike-exec-ptrace.md Q4/Q5, Extra A):
+//! 1. the 16 `AT_RANDOM` bytes (stack canary, pointer guard, glibc's hash
+//!    seeds) are overwritten with seeded bytes, through `/proc/PID/mem`;
+//! 2. the vDSO entry points are redirected (`vdso.rs`), also through
+//!    `/proc/PID/mem`, the only way to write its read-only pages;
+//! 3. CPUID faulting, which exec turns off, is turned back on by running
+//!    `arch_prctl(ARCH_SET_CPUID, 0)` in the child (`inject_set_cpuid`).
+//!
+//! Seeded bytes are drawn per process lineage, not in the order processes
+//! happen to exec: a process is named by its parent's name and how many
+//! children the parent had made before it, so two processes of a pipeline
+//! that exec concurrently still get the same bytes in every run.
+
+use super::regs;
+use crate::supervisor::proto::SpawnRequest;
+use crate::vdso;
+use rand_chacha::rand_core::RngCore;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+const AT_RANDOM: u64 = 25;
+const AT_SYSINFO_EHDR: u64 = 33;
+const ARCH_SET_CPUID: u64 = 0x1012;
+
+/// Why the exec stop could not be completed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The task is gone; its wait status was consumed and is given here.
+    Died(i32),
+    /// The program cannot run as the policy asks (the message says why).
+    Refused(String),
+}
+
+/// A task's place in the sandbox's process tree, and its counters.
+#[derive(Clone, Copy, Debug, Default)]
+struct Lineage {
+    id: u64,
+    children: u64,
+    execs: u64,
+    tsc_reads: u64,
+}
+
+/// Per sandbox: what each exec stop must do, and the lineage of every task.
+pub struct ExecState {
+    seed: Option<u64>,
+    wants: vdso::Wants,
+    /// CPUID faulting is re-armed at each exec and cpuid answered (`insn.rs`).
+    pub cpuid: bool,
+    /// rdtsc/rdtscp fault (PR_TSC_SIGSEGV, set in `child.rs`) and are answered.
+    pub tsc: bool,
+    lineage: HashMap<libc::pid_t, Lineage>,
+}
+
+/// A 64-bit mix (splitmix64's finalizer) of two values.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl ExecState {
+    /// `cpuid_ok`: this machine can fault on CPUID (see `insn::cpuid_faulting`).
+    pub fn new(req: &SpawnRequest, main_pid: libc::pid_t, cpuid_ok: bool) -> ExecState {
+        let seeded = req.seed.is_some();
+        let virtual_time = req.det.time_mode != crate::policy::TimeMode::Real;
+        let mut lineage = HashMap::new();
+        lineage.insert(
+            main_pid,
+            Lineage {
+                id: mix(0, 1),
+                ..Default::default()
+            },
+        );
+        ExecState {
+            seed: req.seed,
+            wants: vdso::Wants {
+                time: virtual_time,
+                getcpu: seeded || req.det.cpu_count.is_some(),
+                getrandom: seeded,
+            },
+            cpuid: seeded && cpuid_ok,
+            tsc: virtual_time,
+            lineage,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.seed.is_some() || self.wants.any() || self.cpuid
+    }
+
+    /// `child` was made by `parent` (fork, vfork or a thread).
+    pub fn on_fork(&mut self, parent: libc::pid_t, child: libc::pid_t) {
+        if self.lineage.contains_key(&child) {
+            return; // seen already (its first stop came before the parent's event)
+        }
+        let p = self.lineage.entry(parent).or_default();
+        p.children += 1;
+        let id = mix(p.id, p.children);
+        self.lineage.insert(
+            child,
+            Lineage {
+                id,
+                ..Default::default()
+            },
+        );
+    }
+
+    pub fn on_gone(&mut self, pid: libc::pid_t) {
+        self.lineage.remove(&pid);
+    }
+
+    /// A stable name for this task, the same in every run of the sandbox.
+    pub fn lineage_id(&self, pid: libc::pid_t) -> u64 {
+        self.lineage.get(&pid).map_or(0, |l| l.id)
+    }
+
+    /// Count one rdtsc of `pid`; returns how many it made before.
+    pub fn count_tsc(&mut self, pid: libc::pid_t) -> u64 {
+        let l = self.lineage.entry(pid).or_default();
+        l.tsc_reads += 1;
+        l.tsc_reads - 1
+    }
+
+    /// The AT_RANDOM bytes for the `exec`-th exec of lineage `id`.
+    fn at_random(seed: u64, id: u64, exec: u64) -> [u8; 16] {
+        let mut rng = crate::handlers::random::stream(seed, crate::handlers::random::STREAM_AT_RANDOM);
+        // 4 words per draw; a 64-bit position keeps within ChaCha's 68-bit counter.
+        rng.set_word_pos((mix(id, exec) as u128) << 2);
+        let mut b = [0u8; 16];
+        rng.fill_bytes(&mut b);
+        b
+    }
+}
+
+/// (AT_SYSINFO_EHDR, AT_RANDOM) of the new image.
+fn auxv(pid: libc::pid_t) -> Result<(u64, u64), String> {
+    let raw = std::fs::read(format!("/proc/{pid}/auxv")).map_err(|e| format!("reading /proc/{pid}/auxv: {e}"))?;
+    let (mut ehdr, mut random) = (0, 0);
+    for pair in raw.chunks_exact(16) {
+        let k = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
+        let v = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
+        match k {
+            AT_SYSINFO_EHDR => ehdr = v,
+            AT_RANDOM => random = v,
+            _ => {}
+        }
+    }
+    Ok((ehdr, random))
+}
+
+fn write_at(mem: &File, addr: u64, data: &[u8], what: &str) -> Result<(), String> {
+    match mem.write_at(data, addr) {
+        Ok(n) if n == data.len() => Ok(()),
+        Ok(n) => Err(format!("writing {what}: short write ({n} of {} bytes)", data.len())),
+        // EIO/EPERM here is the kernel's proc_mem.force_override policy.
+        Err(e) => Err(format!("writing {what} through /proc/PID/mem: {e}")),
+    }
+}
+
+/// Redirect the vDSO of the new image; returns where a `syscall` instruction is.
+fn patch_vdso(mem: &File, base: u64, wants: vdso::Wants) -> Result<Option<u64>, String> {
+    let mut head = [0u8; 64];
+    mem.read_exact_at(&mut head, base)
+        .map_err(|e| format!("reading the vDSO header: {e}"))?;
+    let mut image = vec![0u8; vdso::image_len(&head)?];
+    mem.read_exact_at(&mut image, base)
+        .map_err(|e| format!("reading the vDSO: {e}"))?;
+    let plan = vdso::plan(&image, wants)?;
+    for p in &plan.patches {
+        write_at(mem, base + p.offset, &p.bytes, &format!("vDSO {}", p.symbol))?;
+        let mut back = [0u8; 8];
+        mem.read_exact_at(&mut back, base + p.offset)
+            .map_err(|e| format!("reading back vDSO {}: {e}", p.symbol))?;
+        if back != p.bytes {
+            return Err(format!("vDSO {} did not take the redirect", p.symbol));
+        }
+    }
+    Ok(plan.syscall_offset.map(|o| base + o))
+}
+
+/// Prepare the new image of `pid`, stopped at PTRACE_EVENT_EXEC. Returns a
+/// signal to deliver when resuming it (0 for none).
+pub fn at_exec(st: &mut ExecState, pid: libc::pid_t) -> Result<i32, Failure> {
+    if !st.active() {
+        return Ok(0);
+    }
+    let refuse = Failure::Refused;
+    let l = st.lineage.entry(pid).or_default();
+    l.execs += 1;
+    let (id, exec) = (l.id, l.execs);
+    let (ehdr, random) = auxv(pid).map_err(refuse)?;
+    let mem = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
+        .map_err(|e| refuse(format!("opening /proc/{pid}/mem: {e}")))?;
+    if let Some(seed) = st.seed {
+        if random == 0 {
+            return Err(refuse("the new program has no AT_RANDOM entry".into()));
+        }
+        let bytes = ExecState::at_random(seed, id, exec);
+        write_at(&mem, random, &bytes, "AT_RANDOM").map_err(refuse)?;
+    }
+    // Without a vDSO every clock read is a system call already.
+    let syscall_at = if st.wants.any() && ehdr != 0 {
+        patch_vdso(&mem, ehdr, st.wants).map_err(refuse)?
+    } else {
+        None
+    };
+    if !st.cpuid {
+        return Ok(0);
+    }
+    let at = syscall_at.ok_or_else(|| refuse("no vDSO to run arch_prctl(ARCH_SET_CPUID) from".into()))?;
+    let (rc, pending) = inject_set_cpuid(pid, at)?;
+    if rc != 0 {
+        return Err(refuse(format!(
+            "arch_prctl(ARCH_SET_CPUID, 0) failed in the new program: {}",
+            crate::error::errno_text(-rc as i32)
+        )));
+    }
+    Ok(pending)
+}
+
+/// Run `arch_prctl(ARCH_SET_CPUID, 0)` in the tracee from the `syscall`
+/// instruction at `at`, then put its registers back. Returns the call's result
+/// and a signal that arrived meanwhile.
+fn inject_set_cpuid(pid: libc::pid_t, at: u64) -> Result<(i64, i32), Failure> {
+    let mut pending = Vec::new();
+    // The first step after an exec stop only completes execve's return to user
+    // space, without running an instruction (spike Extra A): the registers
+    // after it are the program's true starting state.
+    regs::step(pid, &mut pending)?;
+    let regs_err = |e: i32| Failure::Refused(format!("ptrace registers of pid {pid}: {}", crate::error::errno_text(e)));
+    let saved = regs::get(pid).map_err(regs_err)?;
+    let mut r = saved;
+    r.rip = at;
+    r.rax = libc::SYS_arch_prctl as u64;
+    r.rdi = ARCH_SET_CPUID;
+    r.rsi = 0;
+    r.orig_rax = u64::MAX; // not inside a system call: no restart logic applies
+    regs::set(pid, &r).map_err(regs_err)?;
+    regs::step(pid, &mut pending)?;
+    let after = regs::get(pid).map_err(regs_err)?;
+    regs::set(pid, &saved).map_err(regs_err)?;
+    if after.rip != at + 2 {
+        return Err(Failure::Refused(format!(
+            "the injected system call did not run (rip {:#x}, expected {:#x})",
+            after.rip,
+            at + 2
+        )));
+    }
+    Ok((after.rax as i64, pending.first().copied().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lineage_names_do_not_depend_on_timing() {
+        let req = SpawnRequest {
+            seed: Some(1),
+            ..Default::default()
+        };
+        let mut a = ExecState::new(&req, 100, false);
+        a.on_fork(100, 200);
+        a.on_fork(100, 300);
+        a.on_fork(300, 301);
+        let mut b = ExecState::new(&req, 7, false);
+        b.on_fork(7, 8);
+        b.on_fork(7, 9);
+        b.on_fork(9, 10);
+        b.on_fork(9, 10); // a repeated event changes nothing
+        assert_eq!(a.lineage_id(301), b.lineage_id(10));
+        assert_eq!(a.lineage_id(200), b.lineage_id(8));
+        assert_ne!(a.lineage_id(200), a.lineage_id(300));
+        assert_eq!(ExecState::at_random(1, 5, 1), ExecState::at_random(1, 5, 1));
+        assert_ne!(ExecState::at_random(1, 5, 1), ExecState::at_random(1, 5, 2));
+        assert_ne!(ExecState::at_random(1, 5, 1), ExecState::at_random(2, 5, 1));
+    }
+}

@@ -1,0 +1,144 @@
+//! Answering the instructions that fault on purpose: `rdtsc`/`rdtscp` (the
+//! child runs with PR_TSC_SIGSEGV) and `cpuid` (CPUID faulting). The tracer
+//! sees them as a SIGSEGV with si_code SI_KERNEL at the instruction; it writes
+//! the result registers, steps over the instruction and drops the signal.
+//! Any other SIGSEGV (a real fault, one sent by kill) is delivered unchanged.
+//!
+//! - rdtsc: the virtual CLOCK_MONOTONIC in ns (a 1 GHz counter), plus 1000 per
+//!   earlier read by the same task, so it always moves forward, also in
+//!   frozen mode. rdtscp also reports TSC_AUX 0 (CPU 0, node 0).
+//! - cpuid: the real answer, minus what varies between runs or lets a program
+//!   reach entropy or CPU identity without a system call: RDRAND, RDSEED,
+//!   RDPID, HLE/RTM (transactions abort at random), the APIC ids. The vendor
+//!   and the rest stay real: glibc refuses to start on an incoherent CPU
+//!   (research/spike-exec-ptrace.md Extra A).
+
+use super::exec::ExecState;
+use super::regs;
+use once_cell::sync::Lazy;
+use std::arch::asm;
+
+const SI_KERNEL: i32 = 0x80;
+const ARCH_GET_CPUID: libc::c_ulong = 0x1011;
+const ARCH_SET_CPUID: libc::c_ulong = 0x1012;
+/// What each earlier rdtsc of a task adds.
+const TSC_STEP: u64 = 1000;
+
+fn cpuid(leaf: u32, sub: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: cpuid only writes the four registers named here; rbx is reserved
+    // by LLVM, so it is saved in a scratch register around the instruction.
+    unsafe {
+        asm!(
+            "mov {t:r}, rbx",
+            "cpuid",
+            "xchg {t:r}, rbx",
+            t = out(reg) b,
+            inout("eax") leaf => a,
+            inout("ecx") sub => c,
+            out("edx") d,
+            options(nostack, preserves_flags),
+        );
+    }
+    [a, b, c, d]
+}
+
+/// The cpuid answer the sandbox sees for (leaf, subleaf).
+pub fn answer(leaf: u32, sub: u32) -> [u32; 4] {
+    let mut r = cpuid(leaf, sub);
+    match leaf {
+        1 => {
+            r[2] &= !(1 << 30); // RDRAND
+            r[1] &= 0x00ff_ffff; // initial APIC id: which CPU ran the instruction
+        }
+        7 if sub == 0 => {
+            r[1] &= !((1 << 18) | (1 << 11) | (1 << 4)); // RDSEED, RTM, HLE
+            r[2] &= !(1 << 22); // RDPID reads the CPU number
+        }
+        0xb | 0x1f => r[3] = 0,         // x2APIC id
+        0x8000_001e => {
+            r[0] = 0; // extended APIC id
+            r[1] &= !0xff; // compute unit id
+            r[2] &= !0xff; // node id
+        }
+        0x8000_0026 => r[3] = 0, // AMD extended topology: x2APIC id
+        _ => {}
+    }
+    r
+}
+
+/// Whether this CPU and kernel can make CPUID fault (Intel since Ivy Bridge,
+/// AMD from Linux 6.17 or where the hypervisor offers it). Probed once on the
+/// supervisor's own thread, then turned back off.
+pub static CPUID_FAULTING: Lazy<Result<(), i32>> = Lazy::new(|| {
+    // SAFETY: arch_prctl with integer arguments on the calling thread only.
+    unsafe {
+        if libc::syscall(libc::SYS_arch_prctl, ARCH_GET_CPUID, 0) < 0 {
+            return Err(crate::error::last_errno());
+        }
+        if libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 0) < 0 {
+            return Err(crate::error::last_errno());
+        }
+        libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 1);
+    }
+    Ok(())
+});
+
+/// The first bytes of the instruction at `rip`.
+fn code_at(pid: libc::pid_t, rip: u64) -> [u8; 3] {
+    let mut b = [0u8; 3];
+    // Code pages may be readable (process_vm_readv) or execute-only (/proc/PID/mem).
+    if crate::seccomp::mem::read(pid, rip, &mut b).unwrap_or(0) < 2 {
+        if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/mem")) {
+            let _ = std::os::unix::fs::FileExt::read_at(&f, &mut b, rip);
+        }
+    }
+    b
+}
+
+/// The tracee `pid` stopped for SIGSEGV: answer it if it is one of our traps.
+/// True when handled (resume without the signal).
+pub fn emulate(pid: libc::pid_t, st: &mut ExecState, mono_ns: Option<i64>) -> bool {
+    if !st.tsc && !st.cpuid || regs::si_code(pid) != Some(SI_KERNEL) {
+        return false;
+    }
+    let Ok(mut r) = regs::get(pid) else {
+        return false;
+    };
+    let len = match code_at(pid, r.rip) {
+        [0x0f, 0x31, _] if st.tsc => 2,
+        [0x0f, 0x01, 0xf9] if st.tsc => {
+            r.rcx = 0; // TSC_AUX: CPU 0, node 0
+            3
+        }
+        [0x0f, 0xa2, _] if st.cpuid => {
+            let [a, b, c, d] = answer(r.rax as u32, r.rcx as u32);
+            (r.rax, r.rbx, r.rcx, r.rdx) = (a as u64, b as u64, c as u64, d as u64);
+            r.rip += 2;
+            return regs::set(pid, &r).is_ok();
+        }
+        _ => return false,
+    };
+    let tsc = (mono_ns.unwrap_or(0).max(0) as u64).wrapping_add(st.count_tsc(pid).wrapping_mul(TSC_STEP));
+    r.rax = tsc & 0xffff_ffff;
+    r.rdx = tsc >> 32;
+    r.rip += len;
+    regs::set(pid, &r).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hides_entropy_and_identity() {
+        let leaf1 = answer(1, 0);
+        assert_eq!(leaf1[2] & (1 << 30), 0);
+        assert_eq!(leaf1[1] >> 24, 0);
+        assert_eq!(answer(7, 0)[1] & (1 << 18), 0);
+        // The vendor is the real one.
+        assert_eq!(answer(0, 0), cpuid(0, 0));
+        // Stable whichever CPU runs it.
+        assert_eq!(answer(1, 0), answer(1, 0));
+    }
+}
