@@ -29,8 +29,11 @@ pub struct Child {
     sock: OwnedFd,
     pid: i32,
     pidfd: OwnedFd,
-    /// The exit report once received. The lock also serializes readers.
+    /// The exit report once received (held only briefly).
     done: Mutex<Option<Outcome>>,
+    /// Held while reading the socket, so one waiter reads and others queue.
+    /// Separate from `done`, so a kill or a getter never waits for a waiter.
+    reader: Mutex<()>,
 }
 
 /// Refuse what the kernel cannot enforce (strict) or note what is skipped (best effort).
@@ -165,6 +168,7 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             pid,
             pidfd: got.remove(0),
             done: Mutex::new(None),
+            reader: Mutex::new(()),
         }),
         Ok(Report::Failed {
             code,
@@ -192,10 +196,7 @@ impl Child {
     }
 
     pub fn timed_out(&self) -> bool {
-        self.done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|d| d.end == End::Timeout)
+        self.outcome().is_some_and(|d| d.end == End::Timeout)
     }
 
     pub fn wait(&self) -> Result<i32> {
@@ -209,8 +210,8 @@ impl Child {
 
     /// How the sandbox ended, waiting at most `timeout_ms` (None = forever).
     pub fn wait_outcome(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
-        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(o) = *done {
+        let _reading = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = self.outcome() {
             return Ok(Some(o));
         }
         let deadline =
@@ -258,19 +259,18 @@ impl Child {
                     end,
                     detail,
                 };
-                *done = Some(o);
+                *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
                 return Ok(Some(o));
             }
         }
     }
 
+    fn outcome(&self) -> Option<Outcome> {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn kill(&self, sig: i32) -> Result<()> {
-        if self
-            .done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-        {
+        if self.outcome().is_some() {
             return Ok(());
         }
         match sock::send(self.sock.as_raw_fd(), &Command::Kill { sig }.encode(), &[]) {

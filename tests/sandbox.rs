@@ -246,3 +246,32 @@ fn host_waitpid_minus_one_does_not_disturb_sandboxes() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reaper.join().unwrap();
 }
+
+#[test]
+fn kill_from_another_thread_while_waiting() {
+    let p = Policy::system();
+    let ch = std::sync::Arc::new(p.spawn(&["/bin/sleep", "30"]).unwrap());
+    let waiter = {
+        let ch = ch.clone();
+        std::thread::spawn(move || ch.wait())
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // Neither the getter nor the kill may block behind the waiting thread.
+    assert!(!sl_child_timed_out(ch.0));
+    ch.kill(libc::SIGKILL);
+    assert_eq!(signaled(waiter.join().unwrap()), Some(libc::SIGKILL));
+}
+
+#[test]
+fn the_pidfd_becomes_readable_at_exit() {
+    let p = Policy::system();
+    let ch = p.spawn(&["/bin/sleep", "0.2"]).unwrap();
+    let fd = sl_child_pidfd(ch.0);
+    assert!(fd >= 0);
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "readable before exit");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::poll(&mut pfd, 1, 10_000) }, 1);
+    assert_eq!(exited(ch.wait()), Some(0));
+}
