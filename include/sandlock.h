@@ -44,13 +44,26 @@
     (SL_VERSION_NUMBER >= ((major) * 1000000u + (minor) * 1000u + (patch)))
 
 
+/**
+ * `sl_policy_set_time` mode: the host's clocks, untouched (the default).
+ */
+#define SL_TIME_REAL 0
 
+/**
+ * `sl_policy_set_time` mode: the clocks start at `start_ns` and run at the real pace.
+ */
+#define SL_TIME_OFFSET 1
 
+/**
+ * `sl_policy_set_time` mode: every read returns `start_ns`, except that sleeps advance it.
+ */
+#define SL_TIME_FROZEN 2
 
-
-
-
-
+/**
+ * `sl_policy_set_time` mode: starts at `start_ns`; each clock read advances it by the
+ * step (`sl_policy_set_time_step_ns`), each sleep by its length.
+ */
+#define SL_TIME_LOGICAL 3
 
 /**
  * Success.
@@ -575,6 +588,37 @@ int32_t sl_policy_set_timeout_ms(sl_policy *policy, uint64_t ms);
  * the kernel enforces; `sl_features()` tells what that is. Returns `SL_OK` or `SL_E_INVALID`.
  */
 int32_t sl_policy_set_best_effort(sl_policy *policy, bool on);
+
+/**
+ * Keep `path` unreachable even beneath an allowed path.
+ *
+ * Nothing beneath `path` can be read, written, executed, created, renamed or
+ * linked into, through any spelling (symlinks and `..` included, since
+ * Landlock checks resolved paths), including files created there later.
+ * `path` must be absolute; it need not exist, but its parent must. Names stay
+ * listable: the parents' entries, and (since Landlock grants directory listing
+ * beneath a path) the names, never the contents, of entries inside `path`. Enforced with
+ * Landlock alone: the allow rules around `path` are rebuilt from the
+ * directory entries present when the policy is first spawned. Returns `SL_OK`
+ * or `SL_E_INVALID` (NULL, relative, `/`, or `..` in the path).
+ */
+int32_t sl_policy_deny_path(sl_policy *policy, const char *path);
+
+/**
+ * Let the child bind TCP `port` (Landlock ABI >= 4).
+ *
+ * Without any TCP rule the child can neither bind nor connect TCP sockets.
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Port 0 means "an
+ * ephemeral port chosen by the kernel".
+ */
+int32_t sl_policy_allow_tcp_bind(sl_policy *policy, uint16_t port);
+
+/**
+ * Let the child connect to TCP `port` on any address (Landlock ABI >= 4).
+ *
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+ */
+int32_t sl_policy_allow_tcp_connect(sl_policy *policy, uint16_t port);
 
 /**
  * The library version as "MAJOR.MINOR.PATCH". Static, never NULL.

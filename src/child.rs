@@ -85,6 +85,7 @@ const SECCOMP_FILTER_FLAG_NEW_LISTENER: usize = 1 << 3;
 const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
 const ADDR_NO_RANDOMIZE: usize = 0x0040000;
 const PR_SET_TSC: usize = 26;
+const PR_TSC_ENABLE: usize = 1;
 const PR_TSC_SIGSEGV: usize = 2;
 
 /// Report `stage` and `errno` on the status socket and exit.
@@ -260,14 +261,19 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
         });
     }
 
-    if a.trap_tsc {
-        // Survives exec and fork (research/spike-exec-ptrace.md Q1); set before
-        // the filter, which refuses PR_SET_TSC so the program cannot undo it.
-        // SAFETY: prctl with integer arguments.
-        check(a, Stage::Tsc, unsafe {
-            syscall5(libc::SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0)
-        });
-    }
+    // Survives exec and fork (research/spike-exec-ptrace.md Q1); set before
+    // the filter, which refuses PR_SET_TSC so the program cannot undo it.
+    // Set either way: clone copied the supervisor thread's setting, which
+    // follows the sandbox it last served (trace/selfmode.rs).
+    let tsc = if a.trap_tsc {
+        PR_TSC_SIGSEGV
+    } else {
+        PR_TSC_ENABLE
+    };
+    // SAFETY: prctl with integer arguments.
+    check(a, Stage::Tsc, unsafe {
+        syscall5(libc::SYS_prctl, PR_SET_TSC, tsc, 0, 0, 0)
+    });
 
     // SAFETY: prctl with integer arguments.
     check(a, Stage::NoNewPrivs, unsafe {

@@ -37,7 +37,8 @@ pub struct Child {
 }
 
 /// Refuse what the kernel cannot enforce (strict) or note what is skipped (best effort).
-fn check_kernel(policy: &Policy) -> Result<()> {
+/// Also used by `confine.rs` (its messages start with "sl_spawn:", which it renames).
+pub(crate) fn check_kernel(policy: &Policy) -> Result<()> {
     use crate::ffi::*;
     let f = crate::features::features();
     if policy.seed.is_some() && f & SL_FEATURE_SECCOMP_NOTIFY == 0 {

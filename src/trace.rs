@@ -15,6 +15,7 @@
 mod exec;
 mod insn;
 mod regs;
+mod selfmode;
 
 pub(crate) use exec::{ExecState, Failure};
 pub(crate) use insn::CPUID_FAULTING;
@@ -51,6 +52,9 @@ fn status_field(pid: libc::pid_t, key: &str) -> Option<libc::pid_t> {
 impl Supervisor {
     /// Handle one `waitpid` result for a traced task.
     pub(crate) fn on_wait_status(&mut self, pid: libc::pid_t, status: i32) {
+        if let Some(sb) = self.owner.get(&pid).and_then(|id| self.sandboxes.get(id)) {
+            mirror(&sb.exec);
+        }
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
             self.task_exited(pid, status);
             return;
@@ -182,7 +186,11 @@ impl Supervisor {
 
     /// A SIGSEGV stop: true if it was a trapped rdtsc/cpuid, now answered.
     fn emulate(&mut self, pid: libc::pid_t) -> bool {
-        let Some(sb) = self.owner.get(&pid).and_then(|id| self.sandboxes.get_mut(id)) else {
+        let Some(sb) = self
+            .owner
+            .get(&pid)
+            .and_then(|id| self.sandboxes.get_mut(id))
+        else {
             return false;
         };
         let mono = sb.clock.as_ref().map(|c| c.monotonic_ns());
@@ -190,10 +198,16 @@ impl Supervisor {
     }
 }
 
+/// Make the supervisor thread trap what this sandbox traps (`selfmode.rs`).
+pub(crate) fn mirror(st: &ExecState) {
+    selfmode::mirror(st.tsc, st.cpuid);
+}
+
 /// The first exec of a new sandbox, awaited by the supervisor before it tells
 /// the host that the spawn worked, so that a program that cannot be made
 /// deterministic fails `sl_spawn` with the reason instead of running.
 pub(crate) fn first_exec(pid: libc::pid_t, st: &mut ExecState) -> Result<(), Error> {
+    mirror(st);
     let reap = || {
         // SAFETY: killing and reaping our own traced child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -225,7 +239,11 @@ pub(crate) fn first_exec(pid: libc::pid_t, st: &mut ExecState) -> Result<(), Err
         }
         if status >> 16 != libc::PTRACE_EVENT_EXEC {
             // Not yet exec'd: pass any signal on and keep waiting.
-            let sig = if status >> 16 == 0 { libc::WSTOPSIG(status) } else { 0 };
+            let sig = if status >> 16 == 0 {
+                libc::WSTOPSIG(status)
+            } else {
+                0
+            };
             resume(pid, sig);
             continue;
         }

@@ -119,11 +119,11 @@ pub fn symbols(image: &[u8]) -> Result<Vec<Symbol>, String> {
     let section = |i: usize| -> Option<(u32, u64, u64, u32, u64)> {
         let s = shoff + i * shentsize;
         Some((
-            u32_at(image, s + 4)?,       // sh_type
-            u64_at(image, s + 24)?,      // sh_offset
-            u64_at(image, s + 32)?,      // sh_size
-            u32_at(image, s + 40)?,      // sh_link
-            u64_at(image, s + 56)?,      // sh_entsize
+            u32_at(image, s + 4)?,  // sh_type
+            u64_at(image, s + 24)?, // sh_offset
+            u64_at(image, s + 32)?, // sh_size
+            u32_at(image, s + 40)?, // sh_link
+            u64_at(image, s + 56)?, // sh_entsize
         ))
     };
     let (_, symoff, symsize, strndx, entsize) = (0..shnum)
@@ -184,7 +184,10 @@ pub fn plan(image: &[u8], wants: Wants) -> Result<Plan, String> {
     let mut out = Plan::default();
     for (entry, bytes, has_syscall) in targets {
         let vdso_name = format!("__vdso_{entry}");
-        for s in syms.iter().filter(|s| s.name == entry || s.name == vdso_name) {
+        for s in syms
+            .iter()
+            .filter(|s| s.name == entry || s.name == vdso_name)
+        {
             if out.patches.iter().any(|p| p.offset == s.offset) {
                 continue;
             }
@@ -235,7 +238,10 @@ mod tests {
             return;
         };
         let syms = symbols(&img).unwrap();
-        let cg = syms.iter().find(|s| s.name == "__vdso_clock_gettime").unwrap();
+        let cg = syms
+            .iter()
+            .find(|s| s.name == "__vdso_clock_gettime")
+            .unwrap();
         assert!(cg.size >= 8);
         let p = plan(
             &img,

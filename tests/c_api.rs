@@ -216,7 +216,6 @@ fn valgrind(exe: &Path, args: &[&Path]) {
     cmd.args([
         "--error-exitcode=99",
         "--leak-check=full",
-        "--errors-for-leak-kinds=definite,indirect",
         "--trace-children=no",
         "--child-silent-after-fork=yes",
         "--quiet",
@@ -545,10 +544,7 @@ fn sandlock_run_cli() {
         ] {
             let mut cmd = Command::new("valgrind");
             cmd.args(["--error-exitcode=99", "--leak-check=full", "--quiet"])
-                .args([
-                    "--errors-for-leak-kinds=definite,indirect",
-                    "--trace-children=no",
-                ])
+                .args(["--trace-children=no"])
                 .arg(&exe)
                 .args(args);
             let out = run(cmd);

@@ -50,7 +50,10 @@ fn build(name: &str, extra: &[&str]) -> String {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/probes")
         .join(format!("{name}.c"));
-    let out = scratch().join(format!("det-{name}{}", extra.join("").replace(['-', ' '], "_")));
+    let out = scratch().join(format!(
+        "det-{name}{}",
+        extra.join("").replace(['-', ' '], "_")
+    ));
     if !out.exists() {
         let st = std::process::Command::new("gcc")
             .args(["-O1", "-Wall", "-Wextra", "-Werror", "-o"])
@@ -90,7 +93,9 @@ fn py(code: &str) -> Vec<&str> {
 
 #[test]
 fn python_random() {
-    check(&py("import random; print(random.random(), random.getrandbits(64))"));
+    check(&py(
+        "import random; print(random.random(), random.getrandbits(64))",
+    ));
 }
 
 #[test]
@@ -100,7 +105,9 @@ fn python_uuid4() {
 
 #[test]
 fn python_time() {
-    check(&py("import time; print(repr(time.time()), time.monotonic_ns(), time.perf_counter_ns())"));
+    check(&py(
+        "import time; print(repr(time.time()), time.monotonic_ns(), time.perf_counter_ns())",
+    ));
 }
 
 #[test]
@@ -110,7 +117,9 @@ fn python_urandom() {
 
 #[test]
 fn python_hash_seed_set_order() {
-    check(&py("print(list({'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta'}))"));
+    check(&py(
+        "print(list({'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta'}))",
+    ));
 }
 
 #[test]
@@ -173,8 +182,11 @@ fn rdtsc_and_cpuid() {
     assert_eq!(out, sandboxed(&det(0), &[&probe]));
     // The counter follows the virtual monotonic clock, not the seed: a clock
     // that runs (offset mode) changes it.
-    let mut running = det(0);
-    assert_eq!(sl_policy_set_time(running.0, SL_TIME_OFFSET, Y2000_NS), SL_OK);
+    let running = det(0);
+    assert_eq!(
+        sl_policy_set_time(running.0, SL_TIME_OFFSET, Y2000_NS),
+        SL_OK
+    );
     assert_ne!(out, sandboxed(&running, &[&probe]));
     assert!(out.contains("monotonic 1"), "{out}");
     assert!(out.contains("aux 0"), "{out}");
@@ -189,7 +201,11 @@ fn sleep_is_fast_and_exact_in_frozen_mode() {
     check(&argv);
     let t = Instant::now();
     let out = sandboxed(&det(0), &argv);
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     let v: Vec<i64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(v, vec![Y2000_NS, Y2000_NS + 2_000_000_000], "{out}");
 }
@@ -224,7 +240,11 @@ fn cpu_count_everywhere() {
                  python3 -I -c 'import os; print(os.cpu_count(), len(os.sched_getaffinity(0)))'",
             ],
         );
-        let list = if n == 1 { "0".to_string() } else { format!("0-{}", n - 1) };
+        let list = if n == 1 {
+            "0".to_string()
+        } else {
+            format!("0-{}", n - 1)
+        };
         let want = format!("{n}\n{n}\n{n}\n{n}\n{list}\n{n} {n}\n");
         assert_eq!(out, want);
     }
@@ -246,6 +266,55 @@ fn hostname_everywhere() {
     assert_eq!(out, "sandlock1\n");
 }
 
+/// A wait on descriptors that times out moves virtual time by its timeout;
+/// one that finds a descriptor ready does not.
+#[test]
+fn waits_on_descriptors_advance_frozen_time() {
+    let code = "import os, select, time\n\
+        r, w = os.pipe(); m = time.monotonic_ns\n\
+        a = m(); select.select([r], [], [], 0.2); b = m()\n\
+        p = select.poll(); p.register(r, select.POLLIN); p.poll(100); c = m()\n\
+        os.write(w, b'x'); select.select([r], [], [], 5); p.poll(5000); d = m()\n\
+        print(b - a, c - b, d - c)";
+    let t = Instant::now();
+    let out = sandboxed(&det(0), &py(code));
+    assert_eq!(out, "200000000 100000000 0\n");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+/// Directory listings come sorted by name, also over several getdents calls.
+#[test]
+fn directory_listings_are_sorted() {
+    let d = scratch().join("det-listing");
+    if !d.exists() {
+        std::fs::create_dir_all(&d).unwrap();
+        // Made in a scrambled order, enough for several getdents64 calls.
+        for i in 0..2000u32 {
+            let k = i.wrapping_mul(7919) % 2000;
+            std::fs::write(d.join(format!("f{k:04}-{}", "x".repeat((k % 40) as usize))), b"").unwrap();
+        }
+    }
+    let mut want: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    want.sort();
+    let code = format!(
+        "import os; a = os.listdir({d:?}); b = [e.name for e in os.scandir({d:?})]; print(a == b, a == sorted(a), len(a))",
+        d = d.to_str().unwrap()
+    );
+    assert_eq!(sandboxed(&det(0), &py(&code)), "True True 2000\n");
+    let ls = sandboxed(&det(0), &["ls", "-f", "-a", d.to_str().unwrap()]);
+    let mut all = vec![".".to_string(), "..".to_string()];
+    all.extend(want);
+    assert_eq!(ls.lines().collect::<Vec<_>>(), all);
+    // telldir/seekdir/rewinddir keep working with sorted offsets.
+    let probe = build("dirseek", &[]);
+    let out = sandboxed(&det(0), &[&probe, d.to_str().unwrap()]);
+    let w = |r: std::ops::Range<usize>| all[r].join(" ") + " ";
+    assert_eq!(out, format!("{}| {}| {}| .\n", w(0..5), w(5..8), w(5..8)));
+}
+
 #[test]
 fn logical_time_steps_per_read() {
     let mut p = Policy::system();
@@ -261,10 +330,79 @@ fn logical_time_steps_per_read() {
 
 #[test]
 fn offset_time_runs_from_the_start() {
-    let mut p = Policy::system();
+    let p = Policy::system();
     assert_eq!(sl_policy_set_time(p.0, SL_TIME_OFFSET, Y2000_NS), SL_OK);
     let out = sandboxed(&p, &["date", "-u", "+%Y-%m-%d"]);
     assert_eq!(out, "2000-01-01\n");
+}
+
+/// The program cannot undo rdtsc trapping, CPUID faulting or ASLR being off.
+#[test]
+fn settings_cannot_be_undone() {
+    let probe = build("tamper", &[]);
+    let out = sandboxed(&det(0), &[&probe]);
+    assert_eq!(
+        out,
+        format!(
+            "PR_SET_TSC(ENABLE) -1 errno {e}\nARCH_SET_CPUID(1) -1 errno {e}\n\
+             personality(0) -1 errno {e}\npersona 0x40000\n",
+            e = libc::EPERM
+        )
+    );
+}
+
+/// Execs below the first (a shell's children, `exec` in place) are prepared too.
+#[test]
+fn nested_execs_are_covered() {
+    let probe = build("vdso_direct", &["-static"]);
+    let script = format!("{probe} | head -1; sh -c 'exec {probe}' | head -1");
+    let out = sandboxed(&det(0), &["sh", "-c", &script]);
+    let want = "vdso clock_gettime rc=0 realtime=946684800.000000000 monotonic=100.000000000\n";
+    assert_eq!(out, want.repeat(2));
+}
+
+/// Costs, printed (run with --ignored --nocapture): a virtual clock read and
+/// Python's start-up with full determinism, against native.
+#[test]
+#[ignore]
+fn bench_determinism_costs() {
+    let probe = build("clock_loop", &[]);
+    let time = |f: &dyn Fn()| {
+        let mut v: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[2]
+    };
+    let n = 200_000;
+    let p = det(0);
+    let sb = |k: usize| time(&|| drop(sandboxed(&p, &[&probe, &k.to_string()])));
+    let nat = |k: usize| time(&|| drop(native(&[&probe, &k.to_string()])));
+    let per_sb = (sb(n) - sb(0)) / n as f64 * 1e9;
+    let per_nat = (nat(n) - nat(0)) / n as f64 * 1e9;
+    eprintln!(
+        "clock_gettime: sandboxed frozen {per_sb:.0} ns/read, native {per_nat:.1} ns/read ({:.0}x)",
+        per_sb / per_nat
+    );
+    let code = "import json, hashlib; print(sum(hashlib.sha256(str(i).encode()).digest()[0] for i in range(20000)))";
+    let pyn = time(&|| drop(native(&["python3", "-I", "-c", code])));
+    let pys = time(&|| drop(sandboxed(&p, &["python3", "-I", "-c", code])));
+    let mut plain = Policy::system();
+    plain.read("/proc");
+    let pyp = time(&|| drop(sandboxed(&plain, &["python3", "-I", "-c", code])));
+    eprintln!(
+        "python start-up + 20k sha256: native {:.1} ms, sandbox without determinism {:.1} ms ({:.2}x), \
+         full determinism {:.1} ms ({:.2}x)",
+        pyn * 1e3,
+        pyp * 1e3,
+        pyp / pyn,
+        pys * 1e3,
+        pys / pyn
+    );
 }
 
 #[test]
@@ -280,7 +418,10 @@ fn setters_validate() {
     assert_eq!(sl_policy_set_cpu_count(p.0, 5000), SL_E_INVALID);
     assert!(last_error().contains(" n "), "{}", last_error());
     assert_eq!(sl_policy_set_hostname(p.0, c("a b").as_ptr()), SL_E_INVALID);
-    assert_eq!(sl_policy_set_hostname(p.0, c(&"x".repeat(65)).as_ptr()), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_set_hostname(p.0, c(&"x".repeat(65)).as_ptr()),
+        SL_E_INVALID
+    );
     assert!(last_error().contains("name"));
     assert_eq!(sl_policy_set_hostname(p.0, std::ptr::null()), SL_OK);
     assert_eq!(

@@ -40,27 +40,29 @@ fn generate() -> String {
     String::from_utf8(out).expect("cbindgen wrote UTF-8")
 }
 
-/// A short unified-style hint: the first lines that differ, with line numbers.
+/// A short hint: the region between the common first and last lines, numbered.
 fn diff_hint(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
+    let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let max_suf = a.len().min(b.len()) - pre;
+    let suf = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suf)
+        .take_while(|(x, y)| x == y)
+        .count();
     let mut out = String::new();
-    let mut shown = 0;
-    let n = a.len().max(b.len());
-    for i in 0..n {
-        let (x, y) = (a.get(i), b.get(i));
-        if x != y {
-            if let Some(x) = x {
-                out.push_str(&format!("{:>5} - {x}\n", i + 1));
-            }
-            if let Some(y) = y {
-                out.push_str(&format!("{:>5} + {y}\n", i + 1));
-            }
-            shown += 1;
-            if shown >= 20 {
-                out.push_str("      ... (more differences)\n");
-                break;
-            }
+    for (sign, lines) in [("-", &a[pre..a.len() - suf]), ("+", &b[pre..b.len() - suf])] {
+        for (i, l) in lines.iter().enumerate().take(15) {
+            out.push_str(&format!("{:>5} {sign} {l}\n", pre + i + 1));
+        }
+        if lines.len() > 15 {
+            out.push_str(&format!(
+                "      {sign} ... {} more lines\n",
+                lines.len() - 15
+            ));
         }
     }
     out

@@ -10,17 +10,21 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod child;
+mod confine;
 mod determinism;
 mod error;
 mod outcome;
 mod policy;
+mod profile;
 mod version;
 
 pub use child::*;
+pub use confine::*;
 pub use determinism::*;
 pub use error::*;
 pub use outcome::*;
 pub use policy::*;
+pub use profile::*;
 pub use version::*;
 
 use crate::error::{Code, Error};

@@ -38,7 +38,13 @@ fn uuid_stream(seed: u64, lineage: u64) -> ChaCha8Rng {
 
 /// Last path components worth resolving; everything else continues at once.
 const NAMES: &[&[u8]] = &[
-    b"cpuinfo", b"online", b"possible", b"present", b"hostname", b"uuid", b"boot_id",
+    b"cpuinfo",
+    b"online",
+    b"possible",
+    b"present",
+    b"hostname",
+    b"uuid",
+    b"boot_id",
 ];
 
 /// CPUID feature words hidden from the sandbox (`trace/insn.rs`), hidden from
@@ -106,7 +112,9 @@ pub fn synth_cpuinfo(real: &str, n: u32, hide_rng: bool) -> String {
                 "processor" | "core id" | "apicid" | "initial apicid" => i.to_string(),
                 "physical id" => "0".into(),
                 "siblings" | "cpu cores" => n.to_string(),
-                "cpu MHz" => mhz.map_or_else(|| v.trim().to_string(), |b| format!("{:.3}", b / 2.0)),
+                "cpu MHz" => {
+                    mhz.map_or_else(|| v.trim().to_string(), |b| format!("{:.3}", b / 2.0))
+                }
                 "flags" if hide_rng => v
                     .split_whitespace()
                     .filter(|f| !HIDDEN_FLAGS.contains(f))
@@ -290,7 +298,8 @@ fn serve(listener: RawFd, id: u64, name: &str, data: &[u8], cloexec: bool) -> Re
 fn sealed_memfd(name: &str, data: &[u8]) -> Result<OwnedFd, i32> {
     let cname = std::ffi::CString::new(format!("sandlock:{name}")).map_err(|_| libc::EINVAL)?;
     // SAFETY: a NUL-terminated name; the new fd is ours.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(crate::error::last_errno());
     }
@@ -299,7 +308,13 @@ fn sealed_memfd(name: &str, data: &[u8]) -> Result<OwnedFd, i32> {
     let mut off = 0;
     while off < data.len() {
         // SAFETY: writes from our slice to our memfd.
-        let w = unsafe { libc::write(fd.as_raw_fd(), data[off..].as_ptr().cast(), data.len() - off) };
+        let w = unsafe {
+            libc::write(
+                fd.as_raw_fd(),
+                data[off..].as_ptr().cast(),
+                data.len() - off,
+            )
+        };
         if w <= 0 {
             return Err(crate::error::last_errno());
         }
@@ -312,7 +327,8 @@ fn sealed_memfd(name: &str, data: &[u8]) -> Result<OwnedFd, i32> {
     }
     // A fresh read-only open of the same file: the program gets its own
     // offset from 0 and a descriptor it cannot write through.
-    let path = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|_| libc::EINVAL)?;
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| libc::EINVAL)?;
     // SAFETY: a NUL-terminated path; the new fd is ours.
     let ro = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if ro < 0 {

@@ -1,9 +1,11 @@
 //! Syscalls the supervisor answers itself, one file per virtualized thing.
 
+pub mod dirs;
 pub mod identity;
 pub mod path;
 pub mod random;
 pub mod time;
+pub mod wait;
 
 use crate::seccomp::notify;
 use std::os::fd::RawFd;

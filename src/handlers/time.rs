@@ -15,11 +15,12 @@
 //!
 //! Sleeps in frozen/logical mode return at once and add what they asked for:
 //! `nanosleep`, `clock_nanosleep` (relative, or TIMER_ABSTIME up to its
-//! target), and `poll`/`ppoll`/`select`/`pselect6` without descriptors (the
-//! filter only sends those). Approximations, documented in the C header: a
-//! wait on descriptors, `alarm`, itimers, POSIX timers and timerfds run on the
-//! real clock; a sleep interrupted by a signal in the real world cannot happen
-//! in the virtual one; the sigmask of `ppoll`/`pselect6` is not applied.
+//! target), and `poll`/`ppoll`/`select`/`pselect6` without descriptors.
+//! Waits on descriptors with a timeout stay real and advance virtual time as
+//! `wait.rs` explains. Approximations, documented in the C header: `alarm`,
+//! itimers, POSIX timers and timerfds run on the real clock; a sleep
+//! interrupted by a signal in the real world cannot happen in the virtual
+//! one; the sigmask of a descriptor-less `ppoll`/`pselect6` is not applied.
 
 use super::Reply;
 use crate::policy::{Determinism, TimeMode};
@@ -115,7 +116,10 @@ impl Clock {
         Ok(Some(match kind(clk)? {
             Kind::Realtime => self.start_ns.saturating_add(e),
             Kind::Monotonic => MONO_START_NS.saturating_add(e),
-            Kind::Tai => self.start_ns.saturating_add(e).saturating_add(TAI_OFFSET_NS),
+            Kind::Tai => self
+                .start_ns
+                .saturating_add(e)
+                .saturating_add(TAI_OFFSET_NS),
             Kind::Cpu if self.mode == TimeMode::Offset => return Ok(None),
             Kind::Cpu => e,
         }))
@@ -128,7 +132,9 @@ impl Clock {
         let reply = match n.data.nr as i64 {
             libc::SYS_clock_gettime => match self.value(a[0] as i32) {
                 Ok(None) => Reply::Continue,
-                Ok(Some(v)) => put(pid, a[1], &timespec(v)).map_or_else(Reply::Errno, |_| Reply::Value(0)),
+                Ok(Some(v)) => {
+                    put(pid, a[1], &timespec(v)).map_or_else(Reply::Errno, |_| Reply::Value(0))
+                }
                 Err(e) => Reply::Errno(e),
             },
             libc::SYS_gettimeofday => {
@@ -154,7 +160,9 @@ impl Clock {
             libc::SYS_clock_getres => match self.value(a[0] as i32) {
                 Ok(None) => Reply::Continue,
                 Ok(Some(_)) if a[1] == 0 => Reply::Value(0),
-                Ok(Some(_)) => put(pid, a[1], &[0i64, 1]).map_or_else(Reply::Errno, |_| Reply::Value(0)),
+                Ok(Some(_)) => {
+                    put(pid, a[1], &[0i64, 1]).map_or_else(Reply::Errno, |_| Reply::Value(0))
+                }
                 Err(e) => Reply::Errno(e),
             },
             _ => return self.sleep(n),
@@ -196,12 +204,30 @@ impl Clock {
             libc::SYS_ppoll if a[1] as u32 == 0 => self.timed_wait(pid, a[2], false),
             libc::SYS_pselect6 if a[0] as i32 == 0 => self.timed_wait(pid, a[4], false),
             libc::SYS_select if a[0] as i32 == 0 => self.timed_wait(pid, a[4], true),
+            libc::SYS_poll
+            | libc::SYS_ppoll
+            | libc::SYS_select
+            | libc::SYS_pselect6
+            | libc::SYS_epoll_wait
+            | libc::SYS_epoll_pwait
+            | libc::SYS_epoll_pwait2 => {
+                if let Some((t, false)) = super::wait::inspect(n) {
+                    self.advance(t);
+                }
+                Ok(Reply::Continue)
+            }
             _ => return None,
         };
         Some(r.unwrap_or_else(Reply::Errno))
     }
 
-    fn clock_nanosleep(&mut self, pid: libc::pid_t, clk: i32, flags: i32, req: u64) -> Result<Reply, i32> {
+    fn clock_nanosleep(
+        &mut self,
+        pid: libc::pid_t,
+        clk: i32,
+        flags: i32,
+        req: u64,
+    ) -> Result<Reply, i32> {
         match clk {
             // The kernel has no sleep on these (no nsleep in their k_clock).
             3 => return Err(libc::EINVAL),
@@ -267,7 +293,8 @@ fn timespec(v: i64) -> [i64; 2] {
 /// Write plain integers into the child; EFAULT if it cannot all be written.
 fn put<T: Copy>(pid: libc::pid_t, addr: u64, v: &[T]) -> Result<(), i32> {
     // SAFETY: T is a plain integer type; its bytes are read for the copy only.
-    let bytes = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) };
+    let bytes =
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) };
     match mem::write(pid, addr, bytes) {
         Ok(w) if w == bytes.len() => Ok(()),
         _ => Err(libc::EFAULT),

@@ -31,6 +31,8 @@ pub struct FilterOptions {
     /// `getcpu` answers CPU 0, and `rseq` is refused (ENOSYS) because its
     /// kernel-written `cpu_id` field would tell the real CPU without a syscall.
     pub virtual_cpu: bool,
+    /// `getdents64`/`getdents`, to list directories sorted (`handlers/dirs.rs`).
+    pub sort_dirs: bool,
     /// Refuse `personality` values that would clear ADDR_NO_RANDOMIZE (the
     /// child set it; a program could otherwise re-enable ASLR for its children).
     pub keep_no_aslr: bool,
@@ -55,6 +57,7 @@ impl FilterOptions {
             notify_uname: d.hostname.is_some(),
             notify_affinity: d.cpu_count.is_some(),
             virtual_cpu: seeded || d.cpu_count.is_some(),
+            sort_dirs: seeded,
             keep_no_aslr: req.no_aslr,
         }
     }
@@ -68,6 +71,7 @@ impl FilterOptions {
             || self.notify_uname
             || self.notify_affinity
             || self.virtual_cpu
+            || self.sort_dirs
     }
 }
 
@@ -382,16 +386,44 @@ fn determinism_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
     if opts.notify_sleep {
         rules.push(notify(libc::SYS_nanosleep));
         rules.push(notify(libc::SYS_clock_nanosleep));
-        // Only waits without descriptors are pure sleeps; a wait on
-        // descriptors stays in the kernel at native speed.
-        let none_at = |arg: u8, sys| rule(sys, vec![(low32_eq(arg, 0), Action::Notify)], Action::Allow);
-        rules.push(none_at(1, libc::SYS_poll));
-        rules.push(none_at(1, libc::SYS_ppoll));
-        rules.push(none_at(0, libc::SYS_select));
-        rules.push(none_at(0, libc::SYS_pselect6));
+        // Waits with a timeout advance virtual time (`handlers/wait.rs`).
+        // Where the timeout is an int argument, waits without one (0 or -1:
+        // event loops) stay in the kernel at native speed; where it is a
+        // pointer, BPF cannot tell, so every call is seen.
+        let timed = |arg: u8| ArgTest::Range32 {
+            arg,
+            lo: 1,
+            hi: i32::MAX as u32,
+        };
+        rules.push(rule(
+            libc::SYS_poll,
+            vec![(low32_eq(1, 0), Action::Notify), (timed(2), Action::Notify)],
+            Action::Allow,
+        ));
+        for sys in [libc::SYS_ppoll, libc::SYS_select, libc::SYS_pselect6] {
+            rules.push(notify(sys));
+        }
+        for sys in [libc::SYS_epoll_wait, libc::SYS_epoll_pwait] {
+            rules.push(rule(sys, vec![(timed(3), Action::Notify)], Action::Allow));
+        }
+        rules.push(rule(
+            libc::SYS_epoll_pwait2,
+            vec![(
+                ArgTest::AnyBits {
+                    arg: 3,
+                    mask: u64::MAX,
+                },
+                Action::Notify,
+            )],
+            Action::Allow,
+        ));
     }
     if opts.notify_uname {
         rules.push(notify(libc::SYS_uname));
+    }
+    if opts.sort_dirs {
+        rules.push(notify(libc::SYS_getdents64));
+        rules.push(notify(libc::SYS_getdents));
     }
     if opts.notify_affinity {
         rules.push(notify(libc::SYS_sched_getaffinity));
@@ -467,6 +499,7 @@ mod tests {
             notify_uname: true,
             notify_affinity: true,
             virtual_cpu: true,
+            sort_dirs: true,
             keep_no_aslr: true,
             ..random_opts()
         }
@@ -669,18 +702,26 @@ mod tests {
             libc::SYS_sched_getaffinity,
             libc::SYS_getcpu,
             libc::SYS_openat,
+            libc::SYS_getdents64,
         ] {
             assert_eq!(run(&prog, sys, &[0, 0, 0]), NOTIFY, "{sys}");
         }
         assert_eq!(run(&prog, libc::SYS_rseq, &[0]), RET_ENOSYS);
-        // Only descriptor-less waits are sleeps; the count is an int.
+        // Waits with a timeout are seen; untimed ones (0, -1) stay native
+        // where the timeout is an int argument.
         assert_eq!(run(&prog, libc::SYS_poll, &[0, 0, 1000]), NOTIFY);
-        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1 << 32, 1000]), NOTIFY);
-        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, 1000]), ALLOW);
-        assert_eq!(run(&prog, libc::SYS_ppoll, &[0, 2, 0]), ALLOW);
-        assert_eq!(run(&prog, libc::SYS_select, &[0, 0, 0, 0, 8]), NOTIFY);
-        assert_eq!(run(&prog, libc::SYS_select, &[4, 0, 0, 0, 8]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1 << 32, u32::MAX as u64]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, 1000]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, 0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, u32::MAX as u64]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_ppoll, &[0, 2, 0]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_select, &[4, 0, 0, 0, 8]), NOTIFY);
         assert_eq!(run(&prog, libc::SYS_pselect6, &[0]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_epoll_wait, &[3, 0, 8, 0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_epoll_wait, &[3, 0, 8, u32::MAX as u64]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_epoll_pwait, &[3, 0, 8, 10]), NOTIFY);
+        assert_eq!(run(&prog, libc::SYS_epoll_pwait2, &[3, 0, 8, 0]), ALLOW);
+        assert_eq!(run(&prog, libc::SYS_epoll_pwait2, &[3, 0, 8, 0x1000]), NOTIFY);
         // Opens are notified for identity files even without a seed.
         let ident = build_program(&FilterOptions {
             notify_open: true,

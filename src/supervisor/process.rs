@@ -11,7 +11,7 @@ use super::launch::{self, RequestFds};
 use super::proto::{Command, Report, SpawnRequest, BUF_LEN};
 use super::sock;
 use crate::error::{Code, Error};
-use crate::handlers::{self, identity::Identity, random::Random, time::Clock};
+use crate::handlers::{self, dirs::Dirs, identity::Identity, random::Random, time::Clock};
 use crate::outcome::{End, Limit, Limits};
 use crate::seccomp::notify;
 use std::collections::{HashMap, HashSet};
@@ -39,6 +39,8 @@ pub(crate) struct Sandbox {
     pub clock: Option<Clock>,
     /// CPU count, host name, seeded UUIDs (None: the host's).
     pub identity: Option<Identity>,
+    /// Sorted directory listings (with a seed).
+    pub dirs: Option<Dirs>,
     /// What each exec stop does, and the lineage of every task.
     pub exec: crate::trace::ExecState,
 }
@@ -360,6 +362,7 @@ impl Supervisor {
                         .map(|s| Random::new(s, launch::random_fd_slots(&req.limits))),
                     clock: Clock::new(&req.det),
                     identity: Identity::new(&req),
+                    dirs: req.seed.map(|_| Dirs::default()),
                     exec,
                 };
                 self.owner.insert(st.pid, id);
@@ -594,6 +597,7 @@ fn clock_ticks() -> u64 {
 /// Receive one notification and answer it: the clock, then identity (which
 /// serves some opens), then randomness (the other opens).
 fn serve_one(listener: RawFd, sb: &mut Sandbox) {
+    crate::trace::mirror(&sb.exec);
     let n = match notify::recv(listener) {
         Ok(n) => n,
         Err(_) => return, // the task died between poll and recv
@@ -607,6 +611,7 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
             i.caller = sb.exec.lineage_id(n.pid as libc::pid_t);
             i.handle(listener, &n)
         })
+        .or_else(|| sb.dirs.as_mut().and_then(|d| d.handle(&n)))
         .or_else(|| {
             let r = sb.random.as_mut()?;
             r.caller = sb.exec.lineage_id(n.pid as libc::pid_t);

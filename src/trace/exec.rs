@@ -126,7 +126,8 @@ impl ExecState {
 
     /// The AT_RANDOM bytes for the `exec`-th exec of lineage `id`.
     fn at_random(seed: u64, id: u64, exec: u64) -> [u8; 16] {
-        let mut rng = crate::handlers::random::stream(seed, crate::handlers::random::STREAM_AT_RANDOM);
+        let mut rng =
+            crate::handlers::random::stream(seed, crate::handlers::random::STREAM_AT_RANDOM);
         // 4 words per draw; a 64-bit position keeps within ChaCha's 68-bit counter.
         rng.set_word_pos((mix(id, exec) as u128) << 2);
         let mut b = [0u8; 16];
@@ -137,7 +138,8 @@ impl ExecState {
 
 /// (AT_SYSINFO_EHDR, AT_RANDOM) of the new image.
 fn auxv(pid: libc::pid_t) -> Result<(u64, u64), String> {
-    let raw = std::fs::read(format!("/proc/{pid}/auxv")).map_err(|e| format!("reading /proc/{pid}/auxv: {e}"))?;
+    let raw = std::fs::read(format!("/proc/{pid}/auxv"))
+        .map_err(|e| format!("reading /proc/{pid}/auxv: {e}"))?;
     let (mut ehdr, mut random) = (0, 0);
     for pair in raw.chunks_exact(16) {
         let k = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
@@ -154,14 +156,17 @@ fn auxv(pid: libc::pid_t) -> Result<(u64, u64), String> {
 fn write_at(mem: &File, addr: u64, data: &[u8], what: &str) -> Result<(), String> {
     match mem.write_at(data, addr) {
         Ok(n) if n == data.len() => Ok(()),
-        Ok(n) => Err(format!("writing {what}: short write ({n} of {} bytes)", data.len())),
+        Ok(n) => Err(format!(
+            "writing {what}: short write ({n} of {} bytes)",
+            data.len()
+        )),
         // EIO/EPERM here is the kernel's proc_mem.force_override policy.
         Err(e) => Err(format!("writing {what} through /proc/PID/mem: {e}")),
     }
 }
 
 /// Redirect the vDSO of the new image; returns where a `syscall` instruction is.
-fn patch_vdso(mem: &File, base: u64, wants: vdso::Wants) -> Result<Option<u64>, String> {
+pub(super) fn patch_vdso(mem: &File, base: u64, wants: vdso::Wants) -> Result<Option<u64>, String> {
     let mut head = [0u8; 64];
     mem.read_exact_at(&mut head, base)
         .map_err(|e| format!("reading the vDSO header: {e}"))?;
@@ -170,7 +175,12 @@ fn patch_vdso(mem: &File, base: u64, wants: vdso::Wants) -> Result<Option<u64>, 
         .map_err(|e| format!("reading the vDSO: {e}"))?;
     let plan = vdso::plan(&image, wants)?;
     for p in &plan.patches {
-        write_at(mem, base + p.offset, &p.bytes, &format!("vDSO {}", p.symbol))?;
+        write_at(
+            mem,
+            base + p.offset,
+            &p.bytes,
+            &format!("vDSO {}", p.symbol),
+        )?;
         let mut back = [0u8; 8];
         mem.read_exact_at(&mut back, base + p.offset)
             .map_err(|e| format!("reading back vDSO {}: {e}", p.symbol))?;
@@ -213,7 +223,8 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t) -> Result<i32, Failure> {
     if !st.cpuid {
         return Ok(0);
     }
-    let at = syscall_at.ok_or_else(|| refuse("no vDSO to run arch_prctl(ARCH_SET_CPUID) from".into()))?;
+    let at = syscall_at
+        .ok_or_else(|| refuse("no vDSO to run arch_prctl(ARCH_SET_CPUID) from".into()))?;
     let (rc, pending) = inject_set_cpuid(pid, at)?;
     if rc != 0 {
         return Err(refuse(format!(
@@ -233,7 +244,12 @@ fn inject_set_cpuid(pid: libc::pid_t, at: u64) -> Result<(i64, i32), Failure> {
     // space, without running an instruction (spike Extra A): the registers
     // after it are the program's true starting state.
     regs::step(pid, &mut pending)?;
-    let regs_err = |e: i32| Failure::Refused(format!("ptrace registers of pid {pid}: {}", crate::error::errno_text(e)));
+    let regs_err = |e: i32| {
+        Failure::Refused(format!(
+            "ptrace registers of pid {pid}: {}",
+            crate::error::errno_text(e)
+        ))
+    };
     let saved = regs::get(pid).map_err(regs_err)?;
     let mut r = saved;
     r.rip = at;

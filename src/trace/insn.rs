@@ -43,9 +43,25 @@ fn cpuid(leaf: u32, sub: u32) -> [u32; 4] {
     [a, b, c, d]
 }
 
+thread_local! {
+    /// Answers already computed: the real cpuid is slow in a VM (it exits),
+    /// and the supervisor may have to turn its own faulting off to run it.
+    static ANSWERS: std::cell::RefCell<std::collections::HashMap<(u32, u32), [u32; 4]>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// The cpuid answer the sandbox sees for (leaf, subleaf).
 pub fn answer(leaf: u32, sub: u32) -> [u32; 4] {
-    let mut r = cpuid(leaf, sub);
+    if let Some(r) = ANSWERS.with(|a| a.borrow().get(&(leaf, sub)).copied()) {
+        return r;
+    }
+    let r = masked(super::selfmode::with_cpuid(|| cpuid(leaf, sub)), leaf, sub);
+    ANSWERS.with(|a| a.borrow_mut().insert((leaf, sub), r));
+    r
+}
+
+/// The real answer minus what must not reach the sandbox.
+fn masked(mut r: [u32; 4], leaf: u32, sub: u32) -> [u32; 4] {
     match leaf {
         1 => {
             r[2] &= !(1 << 30); // RDRAND
@@ -55,7 +71,7 @@ pub fn answer(leaf: u32, sub: u32) -> [u32; 4] {
             r[1] &= !((1 << 18) | (1 << 11) | (1 << 4)); // RDSEED, RTM, HLE
             r[2] &= !(1 << 22); // RDPID reads the CPU number
         }
-        0xb | 0x1f => r[3] = 0,         // x2APIC id
+        0xb | 0x1f => r[3] = 0, // x2APIC id
         0x8000_001e => {
             r[0] = 0; // extended APIC id
             r[1] &= !0xff; // compute unit id
@@ -119,7 +135,8 @@ pub fn emulate(pid: libc::pid_t, st: &mut ExecState, mono_ns: Option<i64>) -> bo
         }
         _ => return false,
     };
-    let tsc = (mono_ns.unwrap_or(0).max(0) as u64).wrapping_add(st.count_tsc(pid).wrapping_mul(TSC_STEP));
+    let tsc =
+        (mono_ns.unwrap_or(0).max(0) as u64).wrapping_add(st.count_tsc(pid).wrapping_mul(TSC_STEP));
     r.rax = tsc & 0xffff_ffff;
     r.rdx = tsc >> 32;
     r.rip += len;

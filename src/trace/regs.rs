@@ -6,7 +6,15 @@ pub fn get(pid: libc::pid_t) -> Result<libc::user_regs_struct, i32> {
     // SAFETY: user_regs_struct is plain data; zero is a valid value.
     let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
     // SAFETY: the tracee is stopped; the kernel fills `r`.
-    if unsafe { libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut r as *mut libc::user_regs_struct) } < 0 {
+    if unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGS,
+            pid,
+            0,
+            &mut r as *mut libc::user_regs_struct,
+        )
+    } < 0
+    {
         return Err(crate::error::last_errno());
     }
     Ok(r)
@@ -14,7 +22,15 @@ pub fn get(pid: libc::pid_t) -> Result<libc::user_regs_struct, i32> {
 
 pub fn set(pid: libc::pid_t, r: &libc::user_regs_struct) -> Result<(), i32> {
     // SAFETY: the tracee is stopped; the kernel reads `r`.
-    if unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, r as *const libc::user_regs_struct) } < 0 {
+    if unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETREGS,
+            pid,
+            0,
+            r as *const libc::user_regs_struct,
+        )
+    } < 0
+    {
         return Err(crate::error::last_errno());
     }
     Ok(())
@@ -25,7 +41,15 @@ pub fn si_code(pid: libc::pid_t) -> Option<i32> {
     // SAFETY: siginfo_t is plain data; zero is a valid value.
     let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: the tracee is in a signal-delivery stop; the kernel fills `si`.
-    if unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, pid, 0, &mut si as *mut libc::siginfo_t) } < 0 {
+    if unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETSIGINFO,
+            pid,
+            0,
+            &mut si as *mut libc::siginfo_t,
+        )
+    } < 0
+    {
         return None;
     }
     Some(si.si_code)

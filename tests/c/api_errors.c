@@ -73,6 +73,20 @@ static void policy_errors(void)
     CHECK_ERR(sl_policy_allow_exec(p, "/nonexistent/x"), SL_E_INVALID, "sl_policy_allow_exec",
               "/nonexistent/x");
 
+    CHECK_ERR(sl_policy_deny_path(NULL, "/etc/shadow"), SL_E_INVALID, "sl_policy_deny_path",
+              "policy");
+    CHECK_ERR(sl_policy_deny_path(p, NULL), SL_E_INVALID, "sl_policy_deny_path", "path");
+    CHECK_ERR(sl_policy_deny_path(p, "etc/shadow"), SL_E_INVALID, "sl_policy_deny_path",
+              "etc/shadow");
+    CHECK_ERR(sl_policy_deny_path(p, "/"), SL_E_INVALID, "sl_policy_deny_path", "/");
+    CHECK_ERR(sl_policy_deny_path(p, "/usr/../etc"), SL_E_INVALID, "sl_policy_deny_path", "..");
+
+    CHECK_ERR(sl_policy_allow_tcp_bind(NULL, 8080), SL_E_INVALID, "sl_policy_allow_tcp_bind",
+              "policy");
+    CHECK_ERR(sl_policy_allow_tcp_connect(NULL, 443), SL_E_INVALID, "sl_policy_allow_tcp_connect",
+              "policy");
+    CHECK_OK(sl_policy_allow_tcp_bind(p, 0)); /* 0: an ephemeral port */
+
     CHECK_ERR(sl_policy_set_random_seed(NULL, 42), SL_E_INVALID, "sl_policy_set_random_seed",
               "policy");
 
