@@ -88,6 +88,28 @@ const PR_SET_TSC: usize = 26;
 const PR_TSC_ENABLE: usize = 1;
 const PR_TSC_SIGSEGV: usize = 2;
 
+/// Give up every capability, for good: a sandbox started by root must not keep
+/// CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SYS_PTRACE and the like. Emptying the bounding
+/// set (possible only with CAP_SETPCAP, that is as root) is what keeps an exec
+/// by uid 0 from regaining them; for other users there is nothing to drop and
+/// the calls fail harmlessly.
+fn drop_capabilities() {
+    const PR_CAPBSET_DROP: usize = 24;
+    const PR_CAP_AMBIENT: usize = 47;
+    const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    for cap in 0..64usize {
+        // SAFETY: prctl with integer arguments; EINVAL past the last capability.
+        unsafe { syscall5(libc::SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) };
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { syscall5(libc::SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    let header = [LINUX_CAPABILITY_VERSION_3, 0u32];
+    let data = [0u32; 6]; // two {effective, permitted, inheritable} sets, all empty
+    // SAFETY: capset reads a header and two data structs from our stack.
+    unsafe { syscall2(libc::SYS_capset, header.as_ptr() as usize, data.as_ptr() as usize) };
+}
+
 /// Report `stage` and `errno` on the status socket and exit.
 fn fail(a: &ChildArgs, stage: Stage, errno: isize) -> ! {
     let e = (errno as i32).to_le_bytes();
@@ -247,9 +269,12 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
         });
     }
 
+    drop_capabilities();
+
     for r in &a.rlimits[..a.n_rlimits.min(4)] {
-        let lim = [r[1], r[1]]; // soft = hard: the program cannot raise it
-                                // SAFETY: prlimit64 on ourselves (pid 0) with a 16-byte rlimit from our stack.
+        // soft = hard: the program cannot raise it.
+        let lim = [r[1], r[1]];
+        // SAFETY: prlimit64 on ourselves (pid 0) with a 16-byte rlimit from our stack.
         check(a, Stage::Limits, unsafe {
             syscall4(
                 libc::SYS_prlimit64,

@@ -116,12 +116,24 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
     let defaults: Vec<(PathBuf, BitFlags<AccessFs>)> = DEVICES_RW
         .iter()
         .map(|d| (PathBuf::from(d), rights(Access::Write, exec_handled)))
-        .chain(DEVICES_RO.iter().map(|d| (PathBuf::from(d), rights(Access::Read, exec_handled))))
+        // With a seed the child never opens the random devices itself: the supervisor
+        // installs them (handlers/random.rs), so a path swapped after it looked
+        // cannot reach the real device.
+        .chain(
+            DEVICES_RO
+                .iter()
+                .filter(|_| policy.seed.is_none())
+                .map(|d| (PathBuf::from(d), rights(Access::Read, exec_handled))),
+        )
         .filter(|(p, _)| p.exists())
         .collect();
     let user: Vec<(PathBuf, BitFlags<AccessFs>)> =
         policy.rules.iter().map(|r| (r.path.clone(), rights(r.access, exec_handled))).collect();
-    for (path, mut r) in defaults.into_iter().chain(carve(user, &policy.deny)) {
+    let mut deny = policy.deny.clone();
+    if policy.seed.is_some() {
+        deny.extend(DEVICES_RO.iter().map(PathBuf::from));
+    }
+    for (path, mut r) in defaults.into_iter().chain(carve(user, &deny)) {
         let fd = PathFd::new(&path).map_err(|e| ll_err(format!("opening '{}'", path.display()), e))?;
         if !path.is_dir() {
             r &= AccessFs::from_file(TARGET);

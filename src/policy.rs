@@ -213,6 +213,8 @@ impl Policy {
 
     pub fn set_seed(&mut self, seed: u64) {
         self.seed = Some(seed);
+        // The ruleset depends on it (the random devices are carved out).
+        self.forget_ruleset();
     }
 
     pub fn set_env(&mut self, name: &OsStr, value: Option<&OsStr>) -> Result<()> {

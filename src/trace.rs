@@ -13,6 +13,7 @@
 //! rdtsc/cpuid are answered here instead of being delivered.
 
 mod exec;
+mod fastclock;
 mod insn;
 mod regs;
 mod selfmode;
@@ -40,6 +41,15 @@ fn event_msg(pid: libc::pid_t) -> u64 {
 fn resume(pid: libc::pid_t, sig: i32) {
     // SAFETY: restarting our own tracee; a task killed meanwhile just gives ESRCH.
     unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, sig as libc::c_long) };
+}
+
+/// Is `pid` a live (not zombie) task traced by this process?
+fn traced_and_alive(pid: libc::pid_t) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let field = |key: &str| s.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()));
+    let zombie = field("State:").is_some_and(|v| v.starts_with('Z') || v.starts_with('X'));
+    let tracer = field("TracerPid:").and_then(|v| v.parse::<u32>().ok());
+    !zombie && tracer == Some(std::process::id())
 }
 
 /// A field like "PPid:\t123" from /proc/PID/status.
@@ -98,13 +108,22 @@ impl Supervisor {
             }
             // A signal is about to be delivered: deliver it unchanged, unless
             // it is an rdtsc or cpuid we trapped on purpose.
-            0 if sig == libc::SIGSEGV && self.emulate(pid) => resume(pid, 0),
+            0 if sig == libc::SIGSEGV && self.emulate(pid) => {
+                resume(pid, 0);
+                self.expect_more(pid);
+            }
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
     }
 
     fn adopt(&mut self, child: libc::pid_t, parent: libc::pid_t) {
+        // A fork event can be handled after the new task already stopped, was
+        // killed and reported its exit (events of different tasks come in any
+        // order): adding it back then would wait forever for an exit that came.
+        if !self.owner.contains_key(&child) && !traced_and_alive(child) {
+            return;
+        }
         if let Some(&id) = self.owner.get(&parent) {
             self.owner.insert(child, id);
             if let Some(sb) = self.sandboxes.get_mut(&id) {
@@ -171,8 +190,12 @@ impl Supervisor {
         let Some(sb) = self.sandboxes.get_mut(&id) else {
             return resume(pid, 0);
         };
-        match exec::at_exec(&mut sb.exec, pid) {
-            Ok(sig) => resume(pid, sig),
+        let elapsed = sb.clock.as_ref().map_or(0, |c| c.elapsed());
+        match exec::at_exec(&mut sb.exec, pid, elapsed) {
+            Ok(sig) => {
+                resume(pid, sig);
+                self.expect_more(pid);
+            }
             Err(Failure::Died(status)) => self.task_exited(pid, status),
             Err(Failure::Refused(why)) => {
                 // Never let a program run with the real clock or real entropy
@@ -181,6 +204,29 @@ impl Supervisor {
                 self.kill_tree(id);
                 resume(pid, 0);
             }
+        }
+    }
+
+    /// Right after an exec or an emulated instruction, a program usually traps
+    /// again within microseconds (glibc's start-up runs ~43 cpuid and 8 rdtsc).
+    /// Waking the supervisor through SIGCHLD for each costs a cross-CPU wake-up
+    /// (~50 µs in a VM), so poll this task briefly instead of sleeping.
+    fn expect_more(&mut self, pid: libc::pid_t) {
+        const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+        let until = std::time::Instant::now() + SPIN;
+        while std::time::Instant::now() < until {
+            let mut st = 0;
+            // SAFETY: a non-blocking wait for one tracee of ours.
+            let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
+            if r == pid {
+                // Handled like any stop; a trap there spins again (bounded by
+                // the program's own pace, one window per trap).
+                return self.on_wait_status(pid, st);
+            }
+            if r < 0 {
+                return;
+            }
+            std::hint::spin_loop();
         }
     }
 
@@ -247,7 +293,7 @@ pub(crate) fn first_exec(pid: libc::pid_t, st: &mut ExecState) -> Result<(), Err
             resume(pid, sig);
             continue;
         }
-        return match exec::at_exec(st, pid) {
+        return match exec::at_exec(st, pid, 0) {
             Ok(sig) => {
                 resume(pid, sig);
                 Ok(())

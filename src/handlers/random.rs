@@ -3,9 +3,15 @@
 //! - `getrandom` is answered from the seeded stream (flags and buffer errors as the kernel's).
 //! - An open of anything that is the `/dev/urandom` or `/dev/random` character device
 //!   (by any path, symlink or `/proc/self/fd` spelling: decided by `stat`, not by name)
-//!   gets the real device installed at a reserved fd (960..991), so `fstat`,
-//!   `poll` and `ioctl` look right; reads on that range are answered from the
-//!   seeded stream in full, never with EOF (research/spike-spawn-kill-random.md §C).
+//!   gets the real device installed at a reserved fd (960..991), so `fstat` and
+//!   `ioctl` look right; reads on that range are answered from the seeded stream
+//!   in full, never with EOF (research/spike-spawn-kill-random.md §C).
+//! - The device is installed open for *writing* only (`F_GETFL` is answered as
+//!   read-only): should an fd ever leave the reserved range unseen (passed over a
+//!   UNIX socket, say), reading it fails with EBADF instead of returning real
+//!   entropy. And Landlock refuses the child any open of the devices itself
+//!   (`landlock.rs`), so a path swapped after the supervisor looked at it cannot
+//!   reach the real device either: only the supervisor's installed fd can.
 //! - `dup` keeps a copy inside the range. `dup2`/`dup3` onto an fd outside the
 //!   range (a shell's `< /dev/urandom`) installs a pipe that the supervisor keeps
 //!   full from a stream of its own: still endless and seeded, but a FIFO.
@@ -115,13 +121,21 @@ fn fd_device(pid: libc::pid_t, fd: u64) -> Option<&'static CStr> {
     )))
 }
 
+/// The file status flags of fd `fd` in `pid`, from /proc/PID/fdinfo (octal "flags:").
+fn fd_flags(pid: libc::pid_t, fd: u64) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd as u32)).ok()?;
+    let v = s.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
+    // fdinfo shows O_CLOEXEC too, which F_GETFL does not report.
+    i32::from_str_radix(v, 8).ok().map(|f| f & !libc::O_CLOEXEC)
+}
+
 fn fd_is_random(pid: libc::pid_t, fd: u64) -> bool {
     fd_device(pid, fd).is_some()
 }
 
 fn open_device(dev: &CStr) -> Result<OwnedFd, i32> {
     // SAFETY: opening a device read-only; the fd is ours on success.
-    let fd = unsafe { libc::open(dev.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(dev.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(crate::error::last_errno());
     }
@@ -184,6 +198,11 @@ impl Random {
                 Some(dev) => self.install(listener, n, dev, None, false),
                 None => Reply::Continue,
             },
+            libc::SYS_fcntl if a[1] as i32 == libc::F_GETFL && self.in_range(a[0]) && fd_is_random(pid, a[0]) => {
+                // Report the read-only open the program asked for (see the module doc).
+                let flags = fd_flags(pid, a[0]).unwrap_or(0);
+                Reply::Value(((flags & !libc::O_ACCMODE) | libc::O_RDONLY) as i64)
+            }
             libc::SYS_fcntl
                 if (a[1] as i32 == libc::F_DUPFD || a[1] as i32 == libc::F_DUPFD_CLOEXEC)
                     && self.in_range(a[0]) =>

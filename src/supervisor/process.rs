@@ -524,6 +524,37 @@ impl Supervisor {
     }
 
     /// Report and forget a sandbox whose first process exited and whose tasks are all gone.
+    /// Kill and reap our children that belong to no sandbox.
+    ///
+    /// A task forked by a process killed at its fork-event stop has no member
+    /// parent left: it is orphaned to us (the subreaper) before that parent's
+    /// exit is reported, but its own first stop may still be queued. Before a
+    /// sandbox is reported over, such strays are killed and waited for, so
+    /// nothing of it outlives `sl_wait`.
+    fn reap_strays(&mut self) {
+        let me = std::process::id();
+        let Ok(list) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) else { return };
+        for pid in list.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
+            if self.owner.contains_key(&pid) {
+                continue;
+            }
+            // SAFETY: our own child, not yet reaped, so the pid is still it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            loop {
+                let mut st = 0;
+                // SAFETY: waiting for our own child.
+                let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+                if r < 0 && crate::error::last_errno() == libc::EINTR {
+                    continue;
+                }
+                if r < 0 || libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
+                    break;
+                }
+            }
+            self.started.remove(&pid);
+        }
+    }
+
     pub fn finish_if_done(&mut self, id: u64) {
         let Some(sb) = self.sandboxes.get(&id) else {
             return;
@@ -534,6 +565,7 @@ impl Supervisor {
         let Some(sb) = self.sandboxes.remove(&id) else {
             return;
         };
+        self.reap_strays();
         if let (Some(h), Some(status)) = (&sb.host, sb.main_status) {
             let (end, detail) = sb.cause.unwrap_or((End::from_status(status), 0));
             let msg = Report::Exited {
@@ -618,6 +650,10 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
             Some(r.handle(listener, &n))
         })
         .unwrap_or(handlers::Reply::Continue);
+    if let Some(c) = &sb.clock {
+        // A sleep moved frozen time: every user-space clock first.
+        sb.exec.publish(c.elapsed());
+    }
     handlers::send(listener, n.id, reply);
 }
 
