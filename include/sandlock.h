@@ -45,27 +45,6 @@
 
 
 /**
- * `sl_policy_set_time` mode: the host's clocks, untouched (the default).
- */
-#define SL_TIME_REAL 0
-
-/**
- * `sl_policy_set_time` mode: the clocks start at `start_ns` and run at the real pace.
- */
-#define SL_TIME_OFFSET 1
-
-/**
- * `sl_policy_set_time` mode: every read returns `start_ns`, except that sleeps advance it.
- */
-#define SL_TIME_FROZEN 2
-
-/**
- * `sl_policy_set_time` mode: starts at `start_ns`; each clock read advances it by the
- * step (`sl_policy_set_time_step_ns`), each sleep by its length.
- */
-#define SL_TIME_LOGICAL 3
-
-/**
  * Success.
  */
 #define SL_OK 0
@@ -121,6 +100,57 @@
 #define SL_E_INTERNAL -10
 
 /**
+ * Landlock is available (any ABI).
+ */
+#define SL_FEATURE_LANDLOCK 1
+
+/**
+ * Landlock can restrict truncate (ABI >= 3).
+ */
+#define SL_FEATURE_LANDLOCK_TRUNCATE (1 << 1)
+
+/**
+ * Landlock can restrict TCP bind/connect (ABI >= 4).
+ */
+#define SL_FEATURE_LANDLOCK_NET (1 << 2)
+
+/**
+ * Landlock can scope signals and abstract UNIX sockets (ABI >= 6).
+ */
+#define SL_FEATURE_LANDLOCK_SCOPE (1 << 3)
+
+/**
+ * seccomp user notification is available (needed for a seed).
+ */
+#define SL_FEATURE_SECCOMP_NOTIFY (1 << 4)
+
+/**
+ * The notification fd can be set to synchronous wake-up (Linux >= 6.6): faster.
+ */
+#define SL_FEATURE_SYNC_WAKEUP (1 << 5)
+
+/**
+ * `sl_policy_set_time` mode: the host's clocks, untouched (the default).
+ */
+#define SL_TIME_REAL 0
+
+/**
+ * `sl_policy_set_time` mode: the clocks start at `start_ns` and run at the real pace.
+ */
+#define SL_TIME_OFFSET 1
+
+/**
+ * `sl_policy_set_time` mode: every read returns `start_ns`, except that sleeps advance it.
+ */
+#define SL_TIME_FROZEN 2
+
+/**
+ * `sl_policy_set_time` mode: starts at `start_ns`; each clock read advances it by the
+ * step (`sl_policy_set_time_step_ns`), each sleep by its length.
+ */
+#define SL_TIME_LOGICAL 3
+
+/**
  * Limit: total resident memory of all the sandbox's processes, in bytes (polled every 20 ms).
  */
 #define SL_LIMIT_MEMORY 1
@@ -174,36 +204,6 @@
  * Ended: a process made a forbidden system call (`syscall` has its number).
  */
 #define SL_END_SECCOMP 6
-
-/**
- * Landlock is available (any ABI).
- */
-#define SL_FEATURE_LANDLOCK 1
-
-/**
- * Landlock can restrict truncate (ABI >= 3).
- */
-#define SL_FEATURE_LANDLOCK_TRUNCATE (1 << 1)
-
-/**
- * Landlock can restrict TCP bind/connect (ABI >= 4).
- */
-#define SL_FEATURE_LANDLOCK_NET (1 << 2)
-
-/**
- * Landlock can scope signals and abstract UNIX sockets (ABI >= 6).
- */
-#define SL_FEATURE_LANDLOCK_SCOPE (1 << 3)
-
-/**
- * seccomp user notification is available (needed for a seed).
- */
-#define SL_FEATURE_SECCOMP_NOTIFY (1 << 4)
-
-/**
- * The notification fd can be set to synchronous wake-up (Linux >= 6.6): faster.
- */
-#define SL_FEATURE_SYNC_WAKEUP (1 << 5)
 
 /**
  * A sandboxed child started by `sl_spawn`.
@@ -266,88 +266,209 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Start `argv[0]` with arguments `argv` in a sandbox described by `policy`.
+ * The message of the last failed `sl_*` call on this thread.
  *
- * `argv` is an execve-style NULL-terminated array. An `argv[0]` without a slash
- * is searched in the PATH of the child's environment (or
- * `/usr/local/bin:/usr/bin:/bin` when it has none), as `execvp` does. The child
- * runs under Landlock and seccomp; it is traced and reaped by the library's
- * supervisor process, never by the host, so a host thread calling `waitpid(-1)`
- * cannot disturb it.
- *
- * Returns `SL_OK` and writes `*out` once the program has been executed, or:
- * `SL_E_INVALID` (NULL or empty argument), `SL_E_EXEC` (program not found or not
- * executable, including a Landlock refusal), `SL_E_SETUP` (the child could not
- * confine itself), `SL_E_UNSUPPORTED` (strict policy, kernel lacks a feature),
- * `SL_E_SUPERVISOR`, `SL_E_SYS`. The message says which stage and errno.
- * Nothing is left running on failure. Thread-safe; `policy` is not changed.
+ * Never NULL: an empty string when the last call succeeded. The text names the
+ * argument, path or system call and the errno. The pointer stays valid until the
+ * next `sl_*` call on the same thread. Thread-safe (the slot is per thread).
  */
-int32_t sl_spawn(const sl_policy *policy, const char *const *argv, sl_child **out);
+const char *sl_last_error_message(void);
 
 /**
- * Wait until the child has exited and write its raw wait status to `*status`.
+ * The OS errno behind the last failed `sl_*` call on this thread, or 0 if there was none.
  *
- * Use `WIFEXITED`/`WEXITSTATUS`/`WIFSIGNALED`/`WTERMSIG` on it. The sandbox ends
- * when its first process exits: anything it left running is killed before
- * `sl_wait` returns, so nothing outlives it. May be called again after the child
- * exited (same status). Returns `SL_OK`, `SL_E_INVALID` (NULL argument) or
- * `SL_E_SUPERVISOR` (the supervisor died; the child was killed with it).
+ * Thread-safe.
  */
-int32_t sl_wait(sl_child *child_, int32_t *status);
+int sl_last_errno(void);
 
 /**
- * Like `sl_wait`, but return at once: `SL_E_AGAIN` if the child is still running.
+ * A static, human-readable name for an `SL_OK` / `SL_E_*` code.
  *
- * `*status` is written only when `SL_OK` is returned.
+ * Returns "unknown error code" for values outside the set. Never NULL. Thread-safe.
  */
-int32_t sl_try_wait(sl_child *child_, int32_t *status);
+const char *sl_strerror(int code);
 
 /**
- * Like `sl_wait`, but give up after `timeout_ms` milliseconds with `SL_E_TIMEOUT`.
- *
- * A negative `timeout_ms` waits forever. The child keeps running after a timeout.
- * `*status` is written only when `SL_OK` is returned.
+ * The library version as "MAJOR.MINOR.PATCH". Static, never NULL.
  */
-int32_t sl_wait_timeout(sl_child *child_, int32_t timeout_ms, int32_t *status);
+const char *sl_version(void);
 
 /**
- * Send signal `sig` to the child.
+ * The library version as MAJOR*1000000 + MINOR*1000 + PATCH.
  *
- * `SIGKILL` kills every process of the sandbox, including ones that called
- * `setsid()` or double-forked. Any other signal goes to the first process only.
- * Killing a child that already exited does nothing and returns `SL_OK`.
- * Returns `SL_E_INVALID` for a NULL child or a signal number outside 1..64.
+ * Compare with `SL_VERSION_NUMBER` from the header to detect a mismatch between
+ * the header a program was built with and the library it runs with.
  */
-int32_t sl_child_kill(sl_child *child_, int32_t sig);
+uint32_t sl_version_number(void);
 
 /**
- * The pid of the child's first process, or -1 if `child` is NULL.
+ * What this kernel can enforce, as `SL_FEATURE_*` bits. Probed once, then cached.
+ *
+ * Thread-safe.
  */
-int32_t sl_child_pid(const sl_child *child_);
+uint32_t sl_features(void);
 
 /**
- * A pidfd for the child's first process, for the host's own poll loop; -1 if NULL.
+ * The Landlock ABI version of this kernel, or 0 if Landlock is unavailable.
  *
- * It becomes readable when that process has exited (the status may take a
- * moment longer: use `sl_try_wait` then). The fd belongs to the handle: do not
- * close it; it is closed by `sl_child_free`. Never wait on it with `waitid`.
+ * Thread-safe.
  */
-int32_t sl_child_pidfd(const sl_child *child_);
+int sl_landlock_abi(void);
 
 /**
- * True if the sandbox was killed because its timeout elapsed.
+ * Create an empty policy.
  *
- * Meaningful after a wait returned `SL_OK`; false for NULL.
+ * The empty policy allows no file access except `/dev/null`, `/dev/zero`,
+ * `/dev/full` (read/write) and `/dev/urandom`, `/dev/random` (read), passes no
+ * environment variables, inherits the host's stdio, has no timeout and no seed,
+ * and is strict: a spawn fails with `SL_E_UNSUPPORTED` when the kernel cannot
+ * enforce the policy.
+ *
+ * Returns `SL_OK` and writes the handle to `*out`, or `SL_E_INVALID` if `out` is NULL.
+ * Thread-safe.
  */
-bool sl_child_timed_out(const sl_child *child_);
+int sl_policy_new(sl_policy **out);
 
 /**
- * Free a child handle. NULL is accepted and ignored.
+ * Copy a policy (rules, seed, environment, stdio, limits) into a new handle.
  *
- * If the child is still running, the whole sandbox is killed and reaped first:
- * nothing outlives its handle.
+ * Returns `SL_OK`, or `SL_E_INVALID` if `policy` or `out` is NULL. Safe to call
+ * while other threads spawn from `policy`.
  */
-void sl_child_free(sl_child *child_);
+int sl_policy_clone(const sl_policy *policy, sl_policy **out);
+
+/**
+ * Free a policy. NULL is accepted and ignored.
+ *
+ * Children already spawned from it are not affected.
+ */
+void sl_policy_free(sl_policy *policy);
+
+/**
+ * Let the child read files and list directories beneath `path` (a Landlock rule).
+ *
+ * `path` must be absolute and exist now. Returns `SL_OK`, or `SL_E_INVALID`
+ * (NULL argument, relative or missing path; the message names it).
+ */
+int sl_policy_allow_read(sl_policy *policy, const char *path);
+
+/**
+ * Let the child read, create, write, truncate, rename and remove beneath `path`.
+ *
+ * `path` must be absolute and exist now. Returns `SL_OK` or `SL_E_INVALID`.
+ */
+int sl_policy_allow_write(sl_policy *policy, const char *path);
+
+/**
+ * Let the child execute (and read) files beneath `path`.
+ *
+ * Execution is confined only once a policy has at least one exec rule: without
+ * any, the child may execute whatever it may read. With one or more, it may
+ * execute only files beneath exec paths. `path` must be absolute and exist now.
+ * Returns `SL_OK` or `SL_E_INVALID`.
+ */
+int sl_policy_allow_exec(sl_policy *policy, const char *path);
+
+/**
+ * Make the run deterministic with this seed.
+ *
+ * `getrandom()`, and reads of `/dev/urandom` and `/dev/random` (however opened),
+ * return bytes of a ChaCha stream keyed by `seed`: two runs with one seed read
+ * the same bytes. If seeded bytes cannot be served, the run fails rather than
+ * reading real entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+ */
+int sl_policy_set_random_seed(sl_policy *policy, uint64_t seed);
+
+/**
+ * Set an environment variable for the child; `value` NULL removes it.
+ *
+ * By default the child's environment is empty: call `sl_policy_inherit_env` to
+ * start from the host's environment (read at each spawn). Later calls win.
+ * Returns `SL_OK`, or `SL_E_INVALID` (NULL policy or name, empty name, name with '=').
+ */
+int sl_policy_set_env(sl_policy *policy, const char *name, const char *value);
+
+/**
+ * Start the child's environment from the host's (`on` = true) or from nothing.
+ *
+ * The host's environment is read at each `sl_spawn`. Variables from
+ * `sl_policy_set_env` apply on top. Returns `SL_OK` or `SL_E_INVALID`.
+ */
+int sl_policy_inherit_env(sl_policy *policy, bool on);
+
+/**
+ * Forget every variable set with `sl_policy_set_env` and stop inheriting.
+ *
+ * The child then starts with an empty environment. Returns `SL_OK` or `SL_E_INVALID`.
+ */
+int sl_policy_clear_env(sl_policy *policy);
+
+/**
+ * Run the child in directory `dir` (absolute, existing). Default: the host's cwd.
+ *
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL, relative, missing or not a directory).
+ * The child also needs a Landlock rule covering `dir` to list it.
+ */
+int sl_policy_set_cwd(sl_policy *policy, const char *dir);
+
+/**
+ * Give the child these host fds as its stdin, stdout and stderr; -1 = the host's own.
+ *
+ * The fds are duplicated at each spawn, so the host may close them after
+ * `sl_spawn` returns. Every other fd of the host is closed in the child.
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy, an fd that is not open or < -1).
+ */
+int sl_policy_set_stdio(sl_policy *policy, int stdin_fd, int stdout_fd, int stderr_fd);
+
+/**
+ * Kill the whole sandbox `ms` milliseconds after it starts; 0 = no timeout.
+ *
+ * A child killed this way reports `WIFSIGNALED` with `SIGKILL`, and
+ * `sl_child_timed_out` returns true. Returns `SL_OK` or `SL_E_INVALID`.
+ */
+int sl_policy_set_timeout_ms(sl_policy *policy, uint64_t ms);
+
+/**
+ * Choose strict (`on` = false, the default) or best-effort enforcement.
+ *
+ * Strict: `sl_spawn` fails with `SL_E_UNSUPPORTED` and says what is missing when
+ * the kernel cannot enforce the policy (no Landlock, Landlock ABI < 3 which
+ * cannot restrict truncate, ABI < 6 which cannot stop signals to host processes,
+ * no seccomp user notification while a seed is set). Best effort: run with what
+ * the kernel enforces; `sl_features()` tells what that is. Returns `SL_OK` or `SL_E_INVALID`.
+ */
+int sl_policy_set_best_effort(sl_policy *policy, bool on);
+
+/**
+ * Keep `path` unreachable even beneath an allowed path.
+ *
+ * Nothing beneath `path` can be read, written, executed, created, renamed or
+ * linked into, through any spelling (symlinks and `..` included, since
+ * Landlock checks resolved paths), including files created there later.
+ * `path` must be absolute; it need not exist, but its parent must. Names stay
+ * listable: the parents' entries, and (since Landlock grants directory listing
+ * beneath a path) the names, never the contents, of entries inside `path`. Enforced with
+ * Landlock alone: the allow rules around `path` are rebuilt from the
+ * directory entries present when the policy is first spawned. Returns `SL_OK`
+ * or `SL_E_INVALID` (NULL, relative, `/`, or `..` in the path).
+ */
+int sl_policy_deny_path(sl_policy *policy, const char *path);
+
+/**
+ * Let the child bind TCP `port` (Landlock ABI >= 4).
+ *
+ * Without any TCP rule the child can neither bind nor connect TCP sockets.
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Port 0 means "an
+ * ephemeral port chosen by the kernel".
+ */
+int sl_policy_allow_tcp_bind(sl_policy *policy, uint16_t port);
+
+/**
+ * Let the child connect to TCP `port` on any address (Landlock ABI >= 4).
+ *
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+ */
+int sl_policy_allow_tcp_connect(sl_policy *policy, uint16_t port);
 
 /**
  * Choose how the child's clocks run.
@@ -420,29 +541,6 @@ int32_t sl_policy_set_cpu_count(sl_policy *policy, int32_t n);
 int32_t sl_policy_set_hostname(sl_policy *policy, const char *name);
 
 /**
- * The message of the last failed `sl_*` call on this thread.
- *
- * Never NULL: an empty string when the last call succeeded. The text names the
- * argument, path or system call and the errno. The pointer stays valid until the
- * next `sl_*` call on the same thread. Thread-safe (the slot is per thread).
- */
-const char *sl_last_error_message(void);
-
-/**
- * The OS errno behind the last failed `sl_*` call on this thread, or 0 if there was none.
- *
- * Thread-safe.
- */
-int32_t sl_last_errno(void);
-
-/**
- * A static, human-readable name for an `SL_OK` / `SL_E_*` code.
- *
- * Returns "unknown error code" for values outside the set. Never NULL. Thread-safe.
- */
-const char *sl_strerror(int32_t code);
-
-/**
  * Limit a resource of the whole sandbox; `value` 0 removes the limit.
  *
  * `which` is one of `SL_LIMIT_*`. Exceeding `SL_LIMIT_MEMORY`,
@@ -452,7 +550,7 @@ const char *sl_strerror(int32_t code);
  * exceed them fails. No cgroup or privilege is needed. Returns `SL_OK` or
  * `SL_E_INVALID` (NULL policy, unknown `which`).
  */
-int32_t sl_policy_set_limit(sl_policy *policy, int32_t which, uint64_t value);
+int sl_policy_set_limit(sl_policy *policy, int which, uint64_t value);
 
 /**
  * Wait until the child has exited, then describe how the sandbox ended.
@@ -460,192 +558,178 @@ int32_t sl_policy_set_limit(sl_policy *policy, int32_t which, uint64_t value);
  * Waits like `sl_wait` (and may be mixed with it). Returns `SL_OK` and fills
  * `*out`, `SL_E_INVALID` (NULL argument) or `SL_E_SUPERVISOR`.
  */
-int32_t sl_wait_result(sl_child *child, sl_result *out);
+int sl_wait_result(sl_child *child, sl_result *out);
 
 /**
- * Create an empty policy.
+ * Build a policy from a text profile (TOML; the format is in docs/profile.md).
  *
- * The empty policy allows no file access except `/dev/null`, `/dev/zero`,
- * `/dev/full` (read/write) and `/dev/urandom`, `/dev/random` (read), passes no
- * environment variables, inherits the host's stdio, has no timeout and no seed,
- * and is strict: a spawn fails with `SL_E_UNSUPPORTED` when the kernel cannot
- * enforce the policy.
+ * `text` is a NUL-terminated UTF-8 string holding the whole profile, e.g.
+ * `read = ["/usr", "/etc"]`, `seed = 42`, `[env] PATH = "/usr/bin"`,
+ * `[limits] memory = "512M"`. Every setting is applied with the same
+ * validation as its `sl_policy_*` setter, to a new policy that starts empty as
+ * from `sl_policy_new`; paths must be absolute and (except `deny`) exist now.
+ * Stdio fds are not part of a profile: call `sl_policy_set_stdio` on the result.
  *
- * Returns `SL_OK` and writes the handle to `*out`, or `SL_E_INVALID` if `out` is NULL.
+ * On success returns `SL_OK` and writes a new handle to `*out` (free it with
+ * `sl_policy_free`). On failure `*out` is left untouched and no policy exists:
+ * never a partial one. Errors: `SL_E_INVALID` for a NULL argument, text that
+ * is not valid TOML, an unknown key, a value of the wrong type, or a bad value
+ * (a relative or missing path, a bad size, a port above 65535, ...); the
+ * message names the line, the column and the key, for example
+ * `profile line 3, column 1: key 'raed': unknown key (did you mean 'read'?)`,
+ * and `sl_last_errno()` gives the OS errno where there was one (a missing path).
  * Thread-safe.
  */
-int32_t sl_policy_new(sl_policy **out);
+int32_t sl_policy_from_string(const char *text, sl_policy **out);
 
 /**
- * Copy a policy (rules, seed, environment, stdio, limits) into a new handle.
+ * Build a policy from the text profile in the file at `path` (see
+ * `sl_policy_from_string` and docs/profile.md for the format).
  *
- * Returns `SL_OK`, or `SL_E_INVALID` if `policy` or `out` is NULL. Safe to call
- * while other threads spawn from `policy`.
+ * A relative `path` is taken from the current directory; paths inside the
+ * profile must still be absolute. The file must be UTF-8 and at most 1 MiB.
+ * Returns `SL_OK` and writes a new handle to `*out`, or `SL_E_INVALID` with
+ * `*out` untouched: NULL argument, a file that cannot be read (the message
+ * names it, `sl_last_errno()` gives the errno, e.g. `ENOENT`), or any error of
+ * `sl_policy_from_string`, whose message then starts with
+ * `profile '<path>' line N, column C: key '...'`. Thread-safe.
  */
-int32_t sl_policy_clone(const sl_policy *policy, sl_policy **out);
+int32_t sl_policy_from_file(const char *path, sl_policy **out);
 
 /**
- * Free a policy. NULL is accepted and ignored.
+ * Confine the CALLING PROCESS ITSELF with `policy`. IRREVERSIBLE.
  *
- * Children already spawned from it are not affected.
- */
-void sl_policy_free(sl_policy *policy);
-
-/**
- * Let the child read files and list directories beneath `path` (a Landlock rule).
+ * **There is no way back**: after `SL_OK` this process, every thread in it
+ * (see below) and everything it starts later can never again open files
+ * outside the policy's path rules, bind or connect TCP ports it does not
+ * allow, or make the system calls of the sandbox's deny list (`ptrace`,
+ * `mount`, `bpf`, `perf_event_open`, `io_uring`, namespaces, ... fail with
+ * `EPERM` or `ENOSYS`). Meant for a host that drops its own rights once
+ * start-up is done. Nothing is undone by freeing the policy.
  *
- * `path` must be absolute and exist now. Returns `SL_OK`, or `SL_E_INVALID`
- * (NULL argument, relative or missing path; the message names it).
- */
-int32_t sl_policy_allow_read(sl_policy *policy, const char *path);
-
-/**
- * Let the child read, create, write, truncate, rename and remove beneath `path`.
+ * What is applied: `PR_SET_NO_NEW_PRIVS`; the policy's Landlock ruleset (read,
+ * write, exec and denied paths, TCP ports, and the signal and abstract-socket
+ * scopes, so the process can no longer signal processes started before this
+ * call, nor reach abstract UNIX sockets outside it); the seccomp deny-list
+ * filter of `sl_spawn`, on every thread (`SECCOMP_FILTER_FLAG_TSYNC`); and the
+ * per-process limits `SL_LIMIT_OPEN_FILES` and `SL_LIMIT_FILE_SIZE` (soft =
+ * hard, so they cannot be raised again). Threads: with Landlock ABI 8 or later
+ * (`LANDLOCK_RESTRICT_SELF_TSYNC`) the Landlock rules cover every thread.
+ * Older kernels can apply them only to the calling thread and the threads it
+ * creates afterwards: in strict mode this function then refuses to run in a
+ * process that already has other threads (`SL_E_UNSUPPORTED`); in best-effort
+ * mode it confines the calling thread and its future threads only.
  *
- * `path` must be absolute and exist now. Returns `SL_OK` or `SL_E_INVALID`.
- */
-int32_t sl_policy_allow_write(sl_policy *policy, const char *path);
-
-/**
- * Let the child execute (and read) files beneath `path`.
+ * Refused, before anything is applied, with `SL_E_INVALID` and a message
+ * naming each setting: whatever needs the sandbox supervisor or concerns only
+ * a spawned child: a random seed, virtual time and time step, CPU count, host
+ * name, timeout, `SL_LIMIT_MEMORY`, `SL_LIMIT_PROCESSES`,
+ * `SL_LIMIT_CPU_SECONDS`, environment, cwd and stdio settings. Also
+ * `SL_E_INVALID` for a NULL policy or a limit above the current hard limit;
+ * `SL_E_UNSUPPORTED`, in strict mode, when the kernel cannot enforce the
+ * policy (as for `sl_spawn`: no Landlock, Landlock ABI < 6) or, see above,
+ * other threads without TSYNC.
  *
- * Execution is confined only once a policy has at least one exec rule: without
- * any, the child may execute whatever it may read. With one or more, it may
- * execute only files beneath exec paths. `path` must be absolute and exist now.
- * Returns `SL_OK` or `SL_E_INVALID`.
- */
-int32_t sl_policy_allow_exec(sl_policy *policy, const char *path);
-
-/**
- * Make the run deterministic with this seed.
+ * Atomic: on any error the process is left as it was (at most
+ * `no_new_privs` is set). The whole domain and filter are first tried in a
+ * short-lived child process, so kernel refusals such as the limit of 16
+ * nested Landlock domains are met before the caller changes. Only if the
+ * kernel then refuses Landlock after accepting the filter (not seen in
+ * practice) does `SL_E_SYS` say the process is partly confined.
  *
- * `getrandom()`, and reads of `/dev/urandom` and `/dev/random` (however opened),
- * return bytes of a ChaCha stream keyed by `seed`: two runs with one seed read
- * the same bytes. If seeded bytes cannot be served, the run fails rather than
- * reading real entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
- */
-int32_t sl_policy_set_random_seed(sl_policy *policy, uint64_t seed);
-
-/**
- * Set an environment variable for the child; `value` NULL removes it.
+ * Spawning after confinement is not supported: a sandbox supervisor started
+ * by the confined process inherits the deny list, which forbids the `ptrace`
+ * it needs.
  *
- * By default the child's environment is empty: call `sl_policy_inherit_env` to
- * start from the host's environment (read at each spawn). Later calls win.
- * Returns `SL_OK`, or `SL_E_INVALID` (NULL policy or name, empty name, name with '=').
+ * Thread-safety: call it once, from one thread; the policy is only read (it
+ * may be shared with threads that spawn from it). Returns `SL_OK` or a
+ * negative `SL_E_*` code as above.
  */
-int32_t sl_policy_set_env(sl_policy *policy, const char *name, const char *value);
+int32_t sl_confine_self(const sl_policy *policy);
 
 /**
- * Start the child's environment from the host's (`on` = true) or from nothing.
+ * Start `argv[0]` with arguments `argv` in a sandbox described by `policy`.
  *
- * The host's environment is read at each `sl_spawn`. Variables from
- * `sl_policy_set_env` apply on top. Returns `SL_OK` or `SL_E_INVALID`.
- */
-int32_t sl_policy_inherit_env(sl_policy *policy, bool on);
-
-/**
- * Forget every variable set with `sl_policy_set_env` and stop inheriting.
+ * `argv` is an execve-style NULL-terminated array. An `argv[0]` without a slash
+ * is searched in the PATH of the child's environment (or
+ * `/usr/local/bin:/usr/bin:/bin` when it has none), as `execvp` does. The child
+ * runs under Landlock and seccomp; it is traced and reaped by the library's
+ * supervisor process, never by the host, so a host thread calling `waitpid(-1)`
+ * cannot disturb it.
  *
- * The child then starts with an empty environment. Returns `SL_OK` or `SL_E_INVALID`.
+ * Returns `SL_OK` and writes `*out` once the program has been executed, or:
+ * `SL_E_INVALID` (NULL or empty argument), `SL_E_EXEC` (program not found or not
+ * executable, including a Landlock refusal), `SL_E_SETUP` (the child could not
+ * confine itself), `SL_E_UNSUPPORTED` (strict policy, kernel lacks a feature),
+ * `SL_E_SUPERVISOR`, `SL_E_SYS`. The message says which stage and errno.
+ * Nothing is left running on failure. Thread-safe; `policy` is not changed.
  */
-int32_t sl_policy_clear_env(sl_policy *policy);
+int sl_spawn(const sl_policy *policy, char *const *argv, sl_child **out);
 
 /**
- * Run the child in directory `dir` (absolute, existing). Default: the host's cwd.
+ * Wait until the child has exited and write its raw wait status to `*status`.
  *
- * Returns `SL_OK` or `SL_E_INVALID` (NULL, relative, missing or not a directory).
- * The child also needs a Landlock rule covering `dir` to list it.
+ * Use `WIFEXITED`/`WEXITSTATUS`/`WIFSIGNALED`/`WTERMSIG` on it. The sandbox ends
+ * when its first process exits: anything it left running is killed before
+ * `sl_wait` returns, so nothing outlives it. May be called again after the child
+ * exited (same status). Returns `SL_OK`, `SL_E_INVALID` (NULL argument) or
+ * `SL_E_SUPERVISOR` (the supervisor died; the child was killed with it).
  */
-int32_t sl_policy_set_cwd(sl_policy *policy, const char *dir);
+int sl_wait(sl_child *child, int *status);
 
 /**
- * Give the child these host fds as its stdin, stdout and stderr; -1 = the host's own.
+ * Like `sl_wait`, but return at once: `SL_E_AGAIN` if the child is still running.
  *
- * The fds are duplicated at each spawn, so the host may close them after
- * `sl_spawn` returns. Every other fd of the host is closed in the child.
- * Returns `SL_OK` or `SL_E_INVALID` (NULL policy, an fd that is not open or < -1).
+ * `*status` is written only when `SL_OK` is returned.
  */
-int32_t sl_policy_set_stdio(sl_policy *policy,
-                            int32_t stdin_fd,
-                            int32_t stdout_fd,
-                            int32_t stderr_fd);
+int sl_try_wait(sl_child *child, int *status);
 
 /**
- * Kill the whole sandbox `ms` milliseconds after it starts; 0 = no timeout.
+ * Like `sl_wait`, but give up after `timeout_ms` milliseconds with `SL_E_TIMEOUT`.
  *
- * A child killed this way reports `WIFSIGNALED` with `SIGKILL`, and
- * `sl_child_timed_out` returns true. Returns `SL_OK` or `SL_E_INVALID`.
+ * A negative `timeout_ms` waits forever. The child keeps running after a timeout.
+ * `*status` is written only when `SL_OK` is returned.
  */
-int32_t sl_policy_set_timeout_ms(sl_policy *policy, uint64_t ms);
+int sl_wait_timeout(sl_child *child, int timeout_ms, int *status);
 
 /**
- * Choose strict (`on` = false, the default) or best-effort enforcement.
+ * Send signal `sig` to the child.
  *
- * Strict: `sl_spawn` fails with `SL_E_UNSUPPORTED` and says what is missing when
- * the kernel cannot enforce the policy (no Landlock, Landlock ABI < 3 which
- * cannot restrict truncate, ABI < 6 which cannot stop signals to host processes,
- * no seccomp user notification while a seed is set). Best effort: run with what
- * the kernel enforces; `sl_features()` tells what that is. Returns `SL_OK` or `SL_E_INVALID`.
+ * `SIGKILL` kills every process of the sandbox, including ones that called
+ * `setsid()` or double-forked. Any other signal goes to the first process only.
+ * Killing a child that already exited does nothing and returns `SL_OK`.
+ * Returns `SL_E_INVALID` for a NULL child or a signal number outside 1..64.
  */
-int32_t sl_policy_set_best_effort(sl_policy *policy, bool on);
+int sl_child_kill(sl_child *child, int sig);
 
 /**
- * Keep `path` unreachable even beneath an allowed path.
+ * The pid of the child's first process, or -1 if `child` is NULL.
+ */
+int sl_child_pid(const sl_child *child);
+
+/**
+ * A pidfd for the child's first process, for the host's own poll loop; -1 if NULL.
  *
- * Nothing beneath `path` can be read, written, executed, created, renamed or
- * linked into, through any spelling (symlinks and `..` included, since
- * Landlock checks resolved paths), including files created there later.
- * `path` must be absolute; it need not exist, but its parent must. Names stay
- * listable: the parents' entries, and (since Landlock grants directory listing
- * beneath a path) the names, never the contents, of entries inside `path`. Enforced with
- * Landlock alone: the allow rules around `path` are rebuilt from the
- * directory entries present when the policy is first spawned. Returns `SL_OK`
- * or `SL_E_INVALID` (NULL, relative, `/`, or `..` in the path).
+ * It becomes readable when that process has exited (the status may take a
+ * moment longer: use `sl_try_wait` then). The fd belongs to the handle: do not
+ * close it; it is closed by `sl_child_free`. Never wait on it with `waitid`.
  */
-int32_t sl_policy_deny_path(sl_policy *policy, const char *path);
+int sl_child_pidfd(const sl_child *child);
 
 /**
- * Let the child bind TCP `port` (Landlock ABI >= 4).
+ * True if the sandbox was killed because its timeout elapsed.
  *
- * Without any TCP rule the child can neither bind nor connect TCP sockets.
- * Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Port 0 means "an
- * ephemeral port chosen by the kernel".
+ * Meaningful after a wait returned `SL_OK`; false for NULL.
  */
-int32_t sl_policy_allow_tcp_bind(sl_policy *policy, uint16_t port);
+bool sl_child_timed_out(const sl_child *child);
 
 /**
- * Let the child connect to TCP `port` on any address (Landlock ABI >= 4).
+ * Free a child handle. NULL is accepted and ignored.
  *
- * Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+ * If the child is still running, the whole sandbox is killed and reaped first:
+ * nothing outlives its handle.
  */
-int32_t sl_policy_allow_tcp_connect(sl_policy *policy, uint16_t port);
-
-/**
- * The library version as "MAJOR.MINOR.PATCH". Static, never NULL.
- */
-const char *sl_version(void);
-
-/**
- * The library version as MAJOR*1000000 + MINOR*1000 + PATCH.
- *
- * Compare with `SL_VERSION_NUMBER` from the header to detect a mismatch between
- * the header a program was built with and the library it runs with.
- */
-uint32_t sl_version_number(void);
-
-/**
- * What this kernel can enforce, as `SL_FEATURE_*` bits. Probed once, then cached.
- *
- * Thread-safe.
- */
-uint32_t sl_features(void);
-
-/**
- * The Landlock ABI version of this kernel, or 0 if Landlock is unavailable.
- *
- * Thread-safe.
- */
-int32_t sl_landlock_abi(void);
+void sl_child_free(sl_child *child);
 
 #ifdef __cplusplus
 }  // extern "C"

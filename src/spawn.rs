@@ -288,8 +288,17 @@ impl Child {
     }
 }
 
-// Dropping a Child closes its socket: the supervisor then kills whatever is left of
-// the sandbox and reaps it, so nothing outlives the handle.
+impl Drop for Child {
+    /// Kill what still runs and wait until the supervisor has reaped all of it,
+    /// so nothing outlives the handle. Bounded: a supervisor that does not answer
+    /// within 10 s is left to its own hang-up handling (closing the socket
+    /// below tells it to kill the sandbox too).
+    fn drop(&mut self) {
+        if self.outcome().is_none() && self.kill(libc::SIGKILL).is_ok() {
+            let _ = self.wait_outcome(Some(10_000));
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use super::policy::sl_policy;
 use super::{boundary, non_null, quiet};
 use crate::error::{Code, Error};
 use crate::spawn::Child;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 
 /// A sandboxed child started by `sl_spawn`.
 ///
@@ -19,7 +19,7 @@ pub struct sl_child {
 ///
 /// # Safety
 /// `argv` is non-NULL and NULL-terminated, each entry a C string.
-unsafe fn collect_argv(argv: *const *const c_char) -> Result<Vec<CString>, Error> {
+unsafe fn collect_argv(argv: *const *mut c_char) -> Result<Vec<CString>, Error> {
     const MAX_ARGS: usize = 1 << 20;
     let mut out = Vec::new();
     for i in 0.. {
@@ -60,9 +60,9 @@ unsafe fn collect_argv(argv: *const *const c_char) -> Result<Vec<CString>, Error
 #[no_mangle]
 pub extern "C" fn sl_spawn(
     policy: *const sl_policy,
-    argv: *const *const c_char,
+    argv: *const *mut c_char,
     out: *mut *mut sl_child,
-) -> i32 {
+) -> c_int {
     boundary(|| {
         non_null("sl_spawn", "policy", policy)?;
         non_null("sl_spawn", "argv", argv)?;
@@ -78,7 +78,7 @@ pub extern "C" fn sl_spawn(
 }
 
 /// Borrow a child handle, refusing NULL.
-fn child<'a>(func: &str, c: *const sl_child) -> Result<&'a Child, Error> {
+fn handle<'a>(func: &str, c: *const sl_child) -> Result<&'a Child, Error> {
     non_null(func, "child", c)?;
     // SAFETY: non-NULL live handle by contract; `Child` is internally synchronized.
     Ok(unsafe { &(*c).inner })
@@ -99,11 +99,11 @@ fn store_status(func: &str, status: *mut i32, value: i32) -> Result<(), Error> {
 /// exited (same status). Returns `SL_OK`, `SL_E_INVALID` (NULL argument) or
 /// `SL_E_SUPERVISOR` (the supervisor died; the child was killed with it).
 #[no_mangle]
-pub extern "C" fn sl_wait(child_: *mut sl_child, status: *mut i32) -> i32 {
+pub extern "C" fn sl_wait(child: *mut sl_child, status: *mut c_int) -> c_int {
     boundary(|| {
         let f = "sl_wait";
         non_null(f, "status", status)?;
-        let st = child(f, child_)?.wait()?;
+        let st = handle(f, child)?.wait()?;
         store_status(f, status, st)
     })
 }
@@ -112,11 +112,11 @@ pub extern "C" fn sl_wait(child_: *mut sl_child, status: *mut i32) -> i32 {
 ///
 /// `*status` is written only when `SL_OK` is returned.
 #[no_mangle]
-pub extern "C" fn sl_try_wait(child_: *mut sl_child, status: *mut i32) -> i32 {
+pub extern "C" fn sl_try_wait(child: *mut sl_child, status: *mut c_int) -> c_int {
     boundary(|| {
         let f = "sl_try_wait";
         non_null(f, "status", status)?;
-        match child(f, child_)?.wait_timeout(Some(0))? {
+        match handle(f, child)?.wait_timeout(Some(0))? {
             Some(st) => store_status(f, status, st),
             None => Err(Error::new(
                 Code::Again,
@@ -131,7 +131,11 @@ pub extern "C" fn sl_try_wait(child_: *mut sl_child, status: *mut i32) -> i32 {
 /// A negative `timeout_ms` waits forever. The child keeps running after a timeout.
 /// `*status` is written only when `SL_OK` is returned.
 #[no_mangle]
-pub extern "C" fn sl_wait_timeout(child_: *mut sl_child, timeout_ms: i32, status: *mut i32) -> i32 {
+pub extern "C" fn sl_wait_timeout(
+    child: *mut sl_child,
+    timeout_ms: c_int,
+    status: *mut c_int,
+) -> c_int {
     boundary(|| {
         let f = "sl_wait_timeout";
         non_null(f, "status", status)?;
@@ -140,7 +144,7 @@ pub extern "C" fn sl_wait_timeout(child_: *mut sl_child, timeout_ms: i32, status
         } else {
             Some(timeout_ms as u64)
         };
-        match child(f, child_)?.wait_timeout(ms)? {
+        match handle(f, child)?.wait_timeout(ms)? {
             Some(st) => store_status(f, status, st),
             None => Err(Error::new(
                 Code::Timeout,
@@ -157,21 +161,21 @@ pub extern "C" fn sl_wait_timeout(child_: *mut sl_child, timeout_ms: i32, status
 /// Killing a child that already exited does nothing and returns `SL_OK`.
 /// Returns `SL_E_INVALID` for a NULL child or a signal number outside 1..64.
 #[no_mangle]
-pub extern "C" fn sl_child_kill(child_: *mut sl_child, sig: i32) -> i32 {
+pub extern "C" fn sl_child_kill(child: *mut sl_child, sig: c_int) -> c_int {
     boundary(|| {
         if !(1..=64).contains(&sig) {
             return Err(Error::invalid(format!(
                 "sl_child_kill: {sig} is not a signal number"
             )));
         }
-        child("sl_child_kill", child_)?.kill(sig)
+        handle("sl_child_kill", child)?.kill(sig)
     })
 }
 
 /// The pid of the child's first process, or -1 if `child` is NULL.
 #[no_mangle]
-pub extern "C" fn sl_child_pid(child_: *const sl_child) -> i32 {
-    quiet(-1, || child("sl_child_pid", child_).map_or(-1, |c| c.pid()))
+pub extern "C" fn sl_child_pid(child: *const sl_child) -> c_int {
+    quiet(-1, || handle("sl_child_pid", child).map_or(-1, |c| c.pid()))
 }
 
 /// A pidfd for the child's first process, for the host's own poll loop; -1 if NULL.
@@ -180,9 +184,9 @@ pub extern "C" fn sl_child_pid(child_: *const sl_child) -> i32 {
 /// moment longer: use `sl_try_wait` then). The fd belongs to the handle: do not
 /// close it; it is closed by `sl_child_free`. Never wait on it with `waitid`.
 #[no_mangle]
-pub extern "C" fn sl_child_pidfd(child_: *const sl_child) -> i32 {
+pub extern "C" fn sl_child_pidfd(child: *const sl_child) -> c_int {
     quiet(-1, || {
-        child("sl_child_pidfd", child_).map_or(-1, |c| c.pidfd())
+        handle("sl_child_pidfd", child).map_or(-1, |c| c.pidfd())
     })
 }
 
@@ -190,9 +194,9 @@ pub extern "C" fn sl_child_pidfd(child_: *const sl_child) -> i32 {
 ///
 /// Meaningful after a wait returned `SL_OK`; false for NULL.
 #[no_mangle]
-pub extern "C" fn sl_child_timed_out(child_: *const sl_child) -> bool {
+pub extern "C" fn sl_child_timed_out(child: *const sl_child) -> bool {
     quiet(false, || {
-        child("sl_child_timed_out", child_).is_ok_and(|c| c.timed_out())
+        handle("sl_child_timed_out", child).is_ok_and(|c| c.timed_out())
     })
 }
 
@@ -201,12 +205,12 @@ pub extern "C" fn sl_child_timed_out(child_: *const sl_child) -> bool {
 /// If the child is still running, the whole sandbox is killed and reaped first:
 /// nothing outlives its handle.
 #[no_mangle]
-pub extern "C" fn sl_child_free(child_: *mut sl_child) {
-    let _ = boundary(|| {
-        if !child_.is_null() {
+pub extern "C" fn sl_child_free(child: *mut sl_child) {
+    // Not a `boundary`: freeing must leave the last error message alone.
+    quiet((), || {
+        if !child.is_null() {
             // SAFETY: a handle from sl_spawn, freed exactly once by contract.
-            drop(unsafe { Box::from_raw(child_) });
+            drop(unsafe { Box::from_raw(child) });
         }
-        Ok(())
     });
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{Code, Error};
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_int, CString};
 
 /// Success.
 pub const SL_OK: i32 = 0;
@@ -84,7 +84,7 @@ pub extern "C" fn sl_last_error_message() -> *const c_char {
 ///
 /// Thread-safe.
 #[no_mangle]
-pub extern "C" fn sl_last_errno() -> i32 {
+pub extern "C" fn sl_last_errno() -> c_int {
     super::quiet(0, || LAST.try_with(|s| s.borrow().errno).unwrap_or(0))
 }
 
@@ -92,7 +92,7 @@ pub extern "C" fn sl_last_errno() -> i32 {
 ///
 /// Returns "unknown error code" for values outside the set. Never NULL. Thread-safe.
 #[no_mangle]
-pub extern "C" fn sl_strerror(code: i32) -> *const c_char {
+pub extern "C" fn sl_strerror(code: c_int) -> *const c_char {
     super::quiet(c"unknown error code".as_ptr(), || {
         if code == SL_OK {
             return c"success".as_ptr();

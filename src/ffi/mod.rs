@@ -9,14 +9,23 @@
 //! comment (the header) states what a non-NULL pointer must be.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-mod child;
-mod confine;
-mod determinism;
+// Declared in the order the header should read: errors and versions, the policy
+// and its settings, then spawning and children (cbindgen follows this order).
 mod error;
-mod outcome;
-mod policy;
-mod profile;
+
 mod version;
+
+mod policy;
+
+mod determinism;
+
+mod outcome;
+
+mod profile;
+
+mod confine;
+
+mod child;
 
 pub use child::*;
 pub use confine::*;

@@ -5,6 +5,7 @@ use super::policy::{policy_mut, sl_policy};
 use super::{boundary, non_null};
 use crate::error::Error;
 use crate::outcome::{End, Limit};
+use std::ffi::c_int;
 
 /// Limit: total resident memory of all the sandbox's processes, in bytes (polled every 20 ms).
 pub const SL_LIMIT_MEMORY: i32 = 1;
@@ -75,7 +76,7 @@ pub struct sl_result {
 /// exceed them fails. No cgroup or privilege is needed. Returns `SL_OK` or
 /// `SL_E_INVALID` (NULL policy, unknown `which`).
 #[no_mangle]
-pub extern "C" fn sl_policy_set_limit(policy: *mut sl_policy, which: i32, value: u64) -> i32 {
+pub extern "C" fn sl_policy_set_limit(policy: *mut sl_policy, which: c_int, value: u64) -> c_int {
     boundary(|| {
         let f = "sl_policy_set_limit";
         // SAFETY: NULL or live handle, by contract.
@@ -92,7 +93,7 @@ pub extern "C" fn sl_policy_set_limit(policy: *mut sl_policy, which: i32, value:
 /// Waits like `sl_wait` (and may be mixed with it). Returns `SL_OK` and fills
 /// `*out`, `SL_E_INVALID` (NULL argument) or `SL_E_SUPERVISOR`.
 #[no_mangle]
-pub extern "C" fn sl_wait_result(child: *mut sl_child, out: *mut sl_result) -> i32 {
+pub extern "C" fn sl_wait_result(child: *mut sl_child, out: *mut sl_result) -> c_int {
     boundary(|| {
         let f = "sl_wait_result";
         non_null(f, "child", child)?;

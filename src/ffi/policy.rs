@@ -3,7 +3,7 @@
 use super::{boundary, c_path, c_str, non_null};
 use crate::error::Error;
 use crate::policy::{Access, Policy};
-use std::ffi::{c_char, OsStr};
+use std::ffi::{c_char, c_int, OsStr};
 use std::os::unix::ffi::OsStrExt;
 
 /// A sandbox policy: paths, seed, environment, stdio, limits.
@@ -39,7 +39,7 @@ pub(crate) unsafe fn policy_mut<'a>(
 /// Returns `SL_OK` and writes the handle to `*out`, or `SL_E_INVALID` if `out` is NULL.
 /// Thread-safe.
 #[no_mangle]
-pub extern "C" fn sl_policy_new(out: *mut *mut sl_policy) -> i32 {
+pub extern "C" fn sl_policy_new(out: *mut *mut sl_policy) -> c_int {
     boundary(|| {
         non_null("sl_policy_new", "out", out)?;
         let p = Box::new(sl_policy {
@@ -56,7 +56,7 @@ pub extern "C" fn sl_policy_new(out: *mut *mut sl_policy) -> i32 {
 /// Returns `SL_OK`, or `SL_E_INVALID` if `policy` or `out` is NULL. Safe to call
 /// while other threads spawn from `policy`.
 #[no_mangle]
-pub extern "C" fn sl_policy_clone(policy: *const sl_policy, out: *mut *mut sl_policy) -> i32 {
+pub extern "C" fn sl_policy_clone(policy: *const sl_policy, out: *mut *mut sl_policy) -> c_int {
     boundary(|| {
         non_null("sl_policy_clone", "policy", policy)?;
         non_null("sl_policy_clone", "out", out)?;
@@ -73,12 +73,12 @@ pub extern "C" fn sl_policy_clone(policy: *const sl_policy, out: *mut *mut sl_po
 /// Children already spawned from it are not affected.
 #[no_mangle]
 pub extern "C" fn sl_policy_free(policy: *mut sl_policy) {
-    let _ = boundary(|| {
+    // Not a `boundary`: freeing must leave the last error message alone.
+    super::quiet((), || {
         if !policy.is_null() {
             // SAFETY: a handle from sl_policy_new, freed exactly once by contract.
             drop(unsafe { Box::from_raw(policy) });
         }
-        Ok(())
     });
 }
 
@@ -95,7 +95,7 @@ fn allow(func: &str, policy: *mut sl_policy, path: *const c_char, access: Access
 /// `path` must be absolute and exist now. Returns `SL_OK`, or `SL_E_INVALID`
 /// (NULL argument, relative or missing path; the message names it).
 #[no_mangle]
-pub extern "C" fn sl_policy_allow_read(policy: *mut sl_policy, path: *const c_char) -> i32 {
+pub extern "C" fn sl_policy_allow_read(policy: *mut sl_policy, path: *const c_char) -> c_int {
     allow("sl_policy_allow_read", policy, path, Access::Read)
 }
 
@@ -103,7 +103,7 @@ pub extern "C" fn sl_policy_allow_read(policy: *mut sl_policy, path: *const c_ch
 ///
 /// `path` must be absolute and exist now. Returns `SL_OK` or `SL_E_INVALID`.
 #[no_mangle]
-pub extern "C" fn sl_policy_allow_write(policy: *mut sl_policy, path: *const c_char) -> i32 {
+pub extern "C" fn sl_policy_allow_write(policy: *mut sl_policy, path: *const c_char) -> c_int {
     allow("sl_policy_allow_write", policy, path, Access::Write)
 }
 
@@ -114,7 +114,7 @@ pub extern "C" fn sl_policy_allow_write(policy: *mut sl_policy, path: *const c_c
 /// execute only files beneath exec paths. `path` must be absolute and exist now.
 /// Returns `SL_OK` or `SL_E_INVALID`.
 #[no_mangle]
-pub extern "C" fn sl_policy_allow_exec(policy: *mut sl_policy, path: *const c_char) -> i32 {
+pub extern "C" fn sl_policy_allow_exec(policy: *mut sl_policy, path: *const c_char) -> c_int {
     allow("sl_policy_allow_exec", policy, path, Access::Exec)
 }
 
@@ -125,7 +125,7 @@ pub extern "C" fn sl_policy_allow_exec(policy: *mut sl_policy, path: *const c_ch
 /// the same bytes. If seeded bytes cannot be served, the run fails rather than
 /// reading real entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
 #[no_mangle]
-pub extern "C" fn sl_policy_set_random_seed(policy: *mut sl_policy, seed: u64) -> i32 {
+pub extern "C" fn sl_policy_set_random_seed(policy: *mut sl_policy, seed: u64) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_random_seed", policy)? }.set_seed(seed);
@@ -143,7 +143,7 @@ pub extern "C" fn sl_policy_set_env(
     policy: *mut sl_policy,
     name: *const c_char,
     value: *const c_char,
-) -> i32 {
+) -> c_int {
     boundary(|| {
         let f = "sl_policy_set_env";
         // SAFETY: pointers are NULL or valid C strings by contract.
@@ -165,7 +165,7 @@ pub extern "C" fn sl_policy_set_env(
 /// The host's environment is read at each `sl_spawn`. Variables from
 /// `sl_policy_set_env` apply on top. Returns `SL_OK` or `SL_E_INVALID`.
 #[no_mangle]
-pub extern "C" fn sl_policy_inherit_env(policy: *mut sl_policy, on: bool) -> i32 {
+pub extern "C" fn sl_policy_inherit_env(policy: *mut sl_policy, on: bool) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_inherit_env", policy)? }.inherit_env(on);
@@ -177,7 +177,7 @@ pub extern "C" fn sl_policy_inherit_env(policy: *mut sl_policy, on: bool) -> i32
 ///
 /// The child then starts with an empty environment. Returns `SL_OK` or `SL_E_INVALID`.
 #[no_mangle]
-pub extern "C" fn sl_policy_clear_env(policy: *mut sl_policy) -> i32 {
+pub extern "C" fn sl_policy_clear_env(policy: *mut sl_policy) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_clear_env", policy)? }.clear_env();
@@ -190,7 +190,7 @@ pub extern "C" fn sl_policy_clear_env(policy: *mut sl_policy) -> i32 {
 /// Returns `SL_OK` or `SL_E_INVALID` (NULL, relative, missing or not a directory).
 /// The child also needs a Landlock rule covering `dir` to list it.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_cwd(policy: *mut sl_policy, dir: *const c_char) -> i32 {
+pub extern "C" fn sl_policy_set_cwd(policy: *mut sl_policy, dir: *const c_char) -> c_int {
     boundary(|| {
         let f = "sl_policy_set_cwd";
         // SAFETY: pointers are NULL or valid by contract.
@@ -207,10 +207,10 @@ pub extern "C" fn sl_policy_set_cwd(policy: *mut sl_policy, dir: *const c_char) 
 #[no_mangle]
 pub extern "C" fn sl_policy_set_stdio(
     policy: *mut sl_policy,
-    stdin_fd: i32,
-    stdout_fd: i32,
-    stderr_fd: i32,
-) -> i32 {
+    stdin_fd: c_int,
+    stdout_fd: c_int,
+    stderr_fd: c_int,
+) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_stdio", policy)? }
@@ -223,7 +223,7 @@ pub extern "C" fn sl_policy_set_stdio(
 /// A child killed this way reports `WIFSIGNALED` with `SIGKILL`, and
 /// `sl_child_timed_out` returns true. Returns `SL_OK` or `SL_E_INVALID`.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_timeout_ms(policy: *mut sl_policy, ms: u64) -> i32 {
+pub extern "C" fn sl_policy_set_timeout_ms(policy: *mut sl_policy, ms: u64) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_timeout_ms", policy)? }.set_timeout_ms(ms);
@@ -239,7 +239,7 @@ pub extern "C" fn sl_policy_set_timeout_ms(policy: *mut sl_policy, ms: u64) -> i
 /// no seccomp user notification while a seed is set). Best effort: run with what
 /// the kernel enforces; `sl_features()` tells what that is. Returns `SL_OK` or `SL_E_INVALID`.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_best_effort(policy: *mut sl_policy, on: bool) -> i32 {
+pub extern "C" fn sl_policy_set_best_effort(policy: *mut sl_policy, on: bool) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_best_effort", policy)? }.set_best_effort(on);
@@ -259,7 +259,7 @@ pub extern "C" fn sl_policy_set_best_effort(policy: *mut sl_policy, on: bool) ->
 /// directory entries present when the policy is first spawned. Returns `SL_OK`
 /// or `SL_E_INVALID` (NULL, relative, `/`, or `..` in the path).
 #[no_mangle]
-pub extern "C" fn sl_policy_deny_path(policy: *mut sl_policy, path: *const c_char) -> i32 {
+pub extern "C" fn sl_policy_deny_path(policy: *mut sl_policy, path: *const c_char) -> c_int {
     boundary(|| {
         let f = "sl_policy_deny_path";
         // SAFETY: pointers are NULL or valid by contract.
@@ -274,7 +274,7 @@ pub extern "C" fn sl_policy_deny_path(policy: *mut sl_policy, path: *const c_cha
 /// Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Port 0 means "an
 /// ephemeral port chosen by the kernel".
 #[no_mangle]
-pub extern "C" fn sl_policy_allow_tcp_bind(policy: *mut sl_policy, port: u16) -> i32 {
+pub extern "C" fn sl_policy_allow_tcp_bind(policy: *mut sl_policy, port: u16) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_allow_tcp_bind", policy)? }.allow_tcp(true, port);
@@ -286,7 +286,7 @@ pub extern "C" fn sl_policy_allow_tcp_bind(policy: *mut sl_policy, port: u16) ->
 ///
 /// Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
 #[no_mangle]
-pub extern "C" fn sl_policy_allow_tcp_connect(policy: *mut sl_policy, port: u16) -> i32 {
+pub extern "C" fn sl_policy_allow_tcp_connect(policy: *mut sl_policy, port: u16) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_allow_tcp_connect", policy)? }.allow_tcp(false, port);

@@ -1,7 +1,7 @@
 //! Version and feature queries.
 
 use super::quiet;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 /// The library version as "MAJOR.MINOR.PATCH". Static, never NULL.
 #[no_mangle]
@@ -43,6 +43,6 @@ pub extern "C" fn sl_features() -> u32 {
 ///
 /// Thread-safe.
 #[no_mangle]
-pub extern "C" fn sl_landlock_abi() -> i32 {
+pub extern "C" fn sl_landlock_abi() -> c_int {
     quiet(0, crate::features::landlock_abi)
 }

@@ -128,8 +128,11 @@ impl Policy {
 
     pub fn spawn(&self, argv: &[&str]) -> Result<Child, (i32, String)> {
         let args: Vec<CString> = argv.iter().map(|a| c(a)).collect();
-        let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
+        let mut ptrs: Vec<*mut libc::c_char> = args
+            .iter()
+            .map(|a| a.as_ptr() as *mut libc::c_char)
+            .collect();
+        ptrs.push(std::ptr::null_mut());
         let mut ch = std::ptr::null_mut();
         let r = sl_spawn(self.0, ptrs.as_ptr(), &mut ch);
         if r != SL_OK {
