@@ -481,23 +481,28 @@ int sl_policy_allow_tcp_connect(sl_policy *policy, uint16_t port);
  * clock id), `gettimeofday`, `time`, `clock_getres`, through the system call and
  * through the vDSO (which is redirected at every exec, before the program's
  * first instruction, so static binaries and Go are covered), and `rdtsc`/`rdtscp`
- * (trapped and answered from the virtual clock). `CLOCK_MONOTONIC` and
- * `CLOCK_BOOTTIME` start at 100 s; `CLOCK_TAI` is `CLOCK_REALTIME` + 37 s. In
- * frozen and logical mode the CPU-time clocks report the virtual time elapsed
- * since the start; in offset mode they are the real ones.
+ * (trapped and answered from the virtual clock: 1 tick per ns). `CLOCK_MONOTONIC`
+ * and `CLOCK_BOOTTIME` start at 100 s; `CLOCK_TAI` is `CLOCK_REALTIME` + 37 s;
+ * `clock_getres` answers 1 ns. In frozen and logical mode the CPU-time clocks
+ * report the virtual time elapsed since the start; in offset mode they are real.
  *
  * In frozen and logical mode, `nanosleep`, `clock_nanosleep` (relative or
  * `TIMER_ABSTIME`) and `poll`/`ppoll`/`select`/`pselect` without descriptors
  * return at once and advance the virtual clock by the time asked, so `sleep 5`
- * takes milliseconds and the clock then reads 5 s later. Waits that also watch
- * descriptors, `alarm`, interval timers, POSIX timers and timerfd still run on
- * the real clock. A virtual clock read costs one round trip to the supervisor
- * (a few microseconds instead of tens of nanoseconds).
+ * takes milliseconds and the clock then reads 5 s later. A wait on descriptors
+ * with a timeout (`poll`, `select`, `epoll_wait`...) really waits; it advances
+ * the virtual clock by its whole timeout if no descriptor was ready when it
+ * started (so a loop that waits until a deadline ends), else not at all.
+ * `alarm`, interval timers, POSIX timers and timerfd run on the real clock.
  *
- * The clocks are virtual per sandbox, shared by all its processes: processes
- * that read the clock concurrently see an order that depends on scheduling. If
- * the vDSO of a new program cannot be redirected, that program is killed rather
- * than run with the real clock.
+ * Cost: in frozen mode a clock read stays in user space (about as fast as
+ * native); in offset and logical mode it is a round trip to the supervisor
+ * (several microseconds); each `rdtsc` is a trap (tens of microseconds).
+ *
+ * The clock is one per sandbox, shared by its processes: processes that read
+ * it concurrently see an order that depends on scheduling. If the vDSO of a
+ * new program cannot be redirected, that program is killed (and `sl_spawn`
+ * fails for the first one) rather than run with the real clock.
  *
  * Independent of the random seed. Returns `SL_OK`, or `SL_E_INVALID` (NULL
  * policy, unknown mode, negative `start_ns`). Not thread-safe with other calls
@@ -580,7 +585,7 @@ int sl_wait_result(sl_child *child, sl_result *out);
  * and `sl_last_errno()` gives the OS errno where there was one (a missing path).
  * Thread-safe.
  */
-int32_t sl_policy_from_string(const char *text, sl_policy **out);
+int sl_policy_from_string(const char *text, sl_policy **out);
 
 /**
  * Build a policy from the text profile in the file at `path` (see
@@ -594,7 +599,7 @@ int32_t sl_policy_from_string(const char *text, sl_policy **out);
  * `sl_policy_from_string`, whose message then starts with
  * `profile '<path>' line N, column C: key '...'`. Thread-safe.
  */
-int32_t sl_policy_from_file(const char *path, sl_policy **out);
+int sl_policy_from_file(const char *path, sl_policy **out);
 
 /**
  * Confine the CALLING PROCESS ITSELF with `policy`. IRREVERSIBLE.
@@ -641,11 +646,12 @@ int32_t sl_policy_from_file(const char *path, sl_policy **out);
  * by the confined process inherits the deny list, which forbids the `ptrace`
  * it needs.
  *
- * Thread-safety: call it once, from one thread; the policy is only read (it
- * may be shared with threads that spawn from it). Returns `SL_OK` or a
- * negative `SL_E_*` code as above.
+ * Thread-safety: do not call it from several threads at once. It may be called
+ * again later to narrow the rights further (Landlock nests at most 16 domains).
+ * The policy is only read, so threads may spawn from it meanwhile. Returns
+ * `SL_OK` or a negative `SL_E_*` code as above.
  */
-int32_t sl_confine_self(const sl_policy *policy);
+int sl_confine_self(const sl_policy *policy);
 
 /**
  * Start `argv[0]` with arguments `argv` in a sandbox described by `policy`.

@@ -6,7 +6,7 @@
 //! calls that touch errno, no panics. Any failure is reported to the supervisor
 //! as a (stage, errno) record on the status socket, then the child exits.
 
-use crate::sys::{exit_group, syscall1, syscall2, syscall3, syscall4, syscall5};
+use crate::sys::{exit_group, syscall1, syscall2, syscall3, syscall4, syscall5, syscall6};
 // prctl checks that unused arguments are zero, hence syscall5 for it.
 use libc::{c_char, c_int, c_void};
 
@@ -103,11 +103,26 @@ fn drop_capabilities() {
         unsafe { syscall5(libc::SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) };
     }
     // SAFETY: prctl with integer arguments.
-    unsafe { syscall5(libc::SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        syscall5(
+            libc::SYS_prctl,
+            PR_CAP_AMBIENT,
+            PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     let header = [LINUX_CAPABILITY_VERSION_3, 0u32];
     let data = [0u32; 6]; // two {effective, permitted, inheritable} sets, all empty
-    // SAFETY: capset reads a header and two data structs from our stack.
-    unsafe { syscall2(libc::SYS_capset, header.as_ptr() as usize, data.as_ptr() as usize) };
+                          // SAFETY: capset reads a header and two data structs from our stack.
+    unsafe {
+        syscall2(
+            libc::SYS_capset,
+            header.as_ptr() as usize,
+            data.as_ptr() as usize,
+        )
+    };
 }
 
 /// Report `stage` and `errno` on the status socket and exit.
@@ -340,14 +355,20 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
     }
 
     // Wait until the supervisor has attached with ptrace, so no exec goes unseen.
+    // recvfrom, not read: with a seed the filter hands reads on the reserved
+    // random-device fd numbers to the supervisor, which is busy waiting for us,
+    // and the go socket may well have such a number.
     let mut byte = 0u8;
-    // SAFETY: reads one byte into our stack.
+    // SAFETY: receives one byte into our stack; no address is asked for (NULL, NULL).
     let r = unsafe {
-        syscall3(
-            libc::SYS_read,
+        syscall6(
+            libc::SYS_recvfrom,
             a.go_fd as usize,
             &mut byte as *mut u8 as usize,
             1,
+            0,
+            0,
+            0,
         )
     };
     if r != 1 {

@@ -30,7 +30,9 @@ pub fn version_number() -> u32 {
 
 static LANDLOCK_ABI: Lazy<i32> = Lazy::new(|| {
     // Tests of old-kernel behaviour pretend to have a lower ABI (never a higher one).
-    let cap = std::env::var("SANDLOCK_TEST_MAX_LANDLOCK_ABI").ok().and_then(|v| v.parse::<i32>().ok());
+    let cap = std::env::var("SANDLOCK_TEST_MAX_LANDLOCK_ABI")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok());
     kernel_landlock_abi().min(cap.unwrap_or(i32::MAX))
 });
 

@@ -51,13 +51,19 @@ fn ll_err(what: String, e: impl std::fmt::Display) -> Error {
 }
 
 /// Replace rules that contain a denied path by rules on the siblings around it.
-pub(crate) fn carve(rules: Vec<(PathBuf, BitFlags<AccessFs>)>, deny: &[PathBuf]) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+pub(crate) fn carve(
+    rules: Vec<(PathBuf, BitFlags<AccessFs>)>,
+    deny: &[PathBuf],
+) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
     let mut out = Vec::new();
     for (path, r) in rules {
         if deny.iter().any(|d| path.starts_with(d)) {
             continue; // inside a denied tree: deny wins
         }
-        let inside: Vec<&PathBuf> = deny.iter().filter(|d| d.starts_with(&path) && **d != path).collect();
+        let inside: Vec<&PathBuf> = deny
+            .iter()
+            .filter(|d| d.starts_with(&path) && **d != path)
+            .collect();
         if inside.is_empty() {
             out.push((path, r));
         } else {
@@ -67,11 +73,18 @@ pub(crate) fn carve(rules: Vec<(PathBuf, BitFlags<AccessFs>)>, deny: &[PathBuf])
     out
 }
 
-fn carve_dir(dir: &Path, r: BitFlags<AccessFs>, deny: &[&PathBuf], out: &mut Vec<(PathBuf, BitFlags<AccessFs>)>) {
+fn carve_dir(
+    dir: &Path,
+    r: BitFlags<AccessFs>,
+    deny: &[&PathBuf],
+    out: &mut Vec<(PathBuf, BitFlags<AccessFs>)>,
+) {
     if r.contains(AccessFs::ReadDir) {
         out.push((dir.to_path_buf(), BitFlags::from(AccessFs::ReadDir)));
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if deny.iter().any(|d| **d == p) {
@@ -127,14 +140,18 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
         )
         .filter(|(p, _)| p.exists())
         .collect();
-    let user: Vec<(PathBuf, BitFlags<AccessFs>)> =
-        policy.rules.iter().map(|r| (r.path.clone(), rights(r.access, exec_handled))).collect();
+    let user: Vec<(PathBuf, BitFlags<AccessFs>)> = policy
+        .rules
+        .iter()
+        .map(|r| (r.path.clone(), rights(r.access, exec_handled)))
+        .collect();
     let mut deny = policy.deny.clone();
     if policy.seed.is_some() {
         deny.extend(DEVICES_RO.iter().map(PathBuf::from));
     }
     for (path, mut r) in defaults.into_iter().chain(carve(user, &deny)) {
-        let fd = PathFd::new(&path).map_err(|e| ll_err(format!("opening '{}'", path.display()), e))?;
+        let fd =
+            PathFd::new(&path).map_err(|e| ll_err(format!("opening '{}'", path.display()), e))?;
         if !path.is_dir() {
             r &= AccessFs::from_file(TARGET);
         }
@@ -143,7 +160,10 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
             .map_err(|e| ll_err(format!("adding a rule for '{}'", path.display()), e))?;
     }
     if abi >= 4 {
-        for (ports, access) in [(&policy.tcp_bind, AccessNet::BindTcp), (&policy.tcp_connect, AccessNet::ConnectTcp)] {
+        for (ports, access) in [
+            (&policy.tcp_bind, AccessNet::BindTcp),
+            (&policy.tcp_connect, AccessNet::ConnectTcp),
+        ] {
             for &port in ports.iter() {
                 rs = rs
                     .add_rule(NetPort::new(port, access))
@@ -182,7 +202,15 @@ mod tests {
         let got: Vec<(String, bool)> = {
             let mut v: Vec<_> = out
                 .iter()
-                .map(|(p, r)| (p.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), *r == all))
+                .map(|(p, r)| {
+                    (
+                        p.strip_prefix(&root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                        *r == all,
+                    )
+                })
                 .collect();
             v.sort();
             v
@@ -198,7 +226,10 @@ mod tests {
             ]
         );
         // A rule inside the denied tree disappears; one elsewhere is untouched.
-        let out = carve(vec![(root.join("a/secret/deep"), all), (root.join("b"), all)], &[root.join("a/secret")]);
+        let out = carve(
+            vec![(root.join("a/secret/deep"), all), (root.join("b"), all)],
+            &[root.join("a/secret")],
+        );
         assert_eq!(out, vec![(root.join("b"), all)]);
         std::fs::remove_dir_all(root).unwrap();
     }

@@ -188,11 +188,20 @@ impl Policy {
     pub fn deny(&mut self, path: &Path) -> Result<()> {
         let f = "sl_policy_deny_path";
         if !path.is_absolute() {
-            return Err(Error::invalid(format!("{f}: '{}' is not an absolute path", path.display())));
+            return Err(Error::invalid(format!(
+                "{f}: '{}' is not an absolute path",
+                path.display()
+            )));
         }
         let clean: PathBuf = path.components().collect();
-        if clean.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return Err(Error::invalid(format!("{f}: '{}' contains '..'", path.display())));
+        if clean
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(Error::invalid(format!(
+                "{f}: '{}' contains '..'",
+                path.display()
+            )));
         }
         if clean.parent().is_none() {
             return Err(Error::invalid(format!("{f}: cannot deny '/'")));

@@ -147,6 +147,17 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
         limits: policy.limits,
         det: policy.det.clone(),
         best_effort: policy.best_effort,
+        writable: policy
+            .rules
+            .iter()
+            .filter(|r| r.access == crate::policy::Access::Write)
+            .map(|r| r.path.as_os_str().as_bytes().to_vec())
+            .collect(),
+        deny: policy
+            .deny
+            .iter()
+            .map(|d| d.as_os_str().as_bytes().to_vec())
+            .collect(),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

@@ -60,6 +60,25 @@ pub unsafe fn syscall5(nr: i64, a: usize, b: usize, c: usize, d: usize, e: usize
     ret
 }
 
+#[inline(always)]
+pub unsafe fn syscall6(
+    nr: i64,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+    f: usize,
+) -> isize {
+    let ret: isize;
+    // SAFETY: as for syscall1.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c,
+             in("r10") d, in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
 /// Leave the process now, from any context.
 #[inline(always)]
 pub fn exit_group(code: i32) -> ! {

@@ -6,11 +6,13 @@
 //! Q9: without TRACEVFORK, posix_spawn and dash children escape). Knowing every
 //! task is what lets a kill reach the whole tree, `setsid()` and double forks
 //! included, and it keeps pids from being reused while we serve notifications.
-
 //!
-//! Determinism (`exec.rs`, `insn.rs`): at every exec stop the new image is
-//! prepared before its first instruction, and the SIGSEGVs of trapped
-//! rdtsc/cpuid are answered here instead of being delivered.
+//! Determinism: at every exec stop the new image is prepared before its first
+//! instruction (`exec.rs`: AT_RANDOM, vDSO, CPUID faulting; `fastclock.rs`:
+//! the frozen clock in user space), the SIGSEGVs of trapped rdtsc/cpuid are
+//! answered instead of delivered (`insn.rs`), and the supervisor thread traps
+//! what the sandbox it serves traps (`selfmode.rs`), which keeps context
+//! switches between them cheap.
 
 mod exec;
 mod fastclock;
@@ -45,8 +47,13 @@ fn resume(pid: libc::pid_t, sig: i32) {
 
 /// Is `pid` a live (not zombie) task traced by this process?
 fn traced_and_alive(pid: libc::pid_t) -> bool {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
-    let field = |key: &str| s.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()));
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |key: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
     let zombie = field("State:").is_some_and(|v| v.starts_with('Z') || v.starts_with('X'));
     let tracer = field("TracerPid:").and_then(|v| v.parse::<u32>().ok());
     !zombie && tracer == Some(std::process::id())
@@ -62,15 +69,37 @@ fn status_field(pid: libc::pid_t, key: &str) -> Option<libc::pid_t> {
 impl Supervisor {
     /// Handle one `waitpid` result for a traced task.
     pub(crate) fn on_wait_status(&mut self, pid: libc::pid_t, status: i32) {
+        // Right after an exec or an emulated instruction a program usually
+        // traps again within microseconds (glibc's start-up runs ~43 cpuid and
+        // 8 rdtsc). Waking the supervisor through SIGCHLD for each costs a
+        // cross-CPU wake-up (~50 µs in a VM), so watch that task briefly
+        // instead of sleeping; a bounded number of times, so that a program
+        // running rdtsc in a loop cannot keep the supervisor from the others.
+        const FOLLOW_UPS: usize = 64;
+        let mut status = status;
+        for _ in 0..FOLLOW_UPS {
+            if !self.one_status(pid, status) {
+                return;
+            }
+            match next_soon(pid) {
+                Some(s) => status = s,
+                None => return,
+            }
+        }
+    }
+
+    /// Handle one wait status; true if the task was just resumed after an
+    /// exec stop or an emulated instruction.
+    fn one_status(&mut self, pid: libc::pid_t, status: i32) -> bool {
         if let Some(sb) = self.owner.get(&pid).and_then(|id| self.sandboxes.get(id)) {
             mirror(&sb.exec);
         }
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
             self.task_exited(pid, status);
-            return;
+            return false;
         }
         if !libc::WIFSTOPPED(status) {
-            return;
+            return false;
         }
         let sig = libc::WSTOPSIG(status);
         match status >> 16 {
@@ -85,7 +114,7 @@ impl Supervisor {
                 if former != pid {
                     self.forget(former);
                 }
-                self.on_exec(pid);
+                return self.on_exec(pid);
             }
             libc::PTRACE_EVENT_STOP => {
                 if self.started.insert(pid) {
@@ -110,11 +139,12 @@ impl Supervisor {
             // it is an rdtsc or cpuid we trapped on purpose.
             0 if sig == libc::SIGSEGV && self.emulate(pid) => {
                 resume(pid, 0);
-                self.expect_more(pid);
+                return true;
             }
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
+        false
     }
 
     fn adopt(&mut self, child: libc::pid_t, parent: libc::pid_t) {
@@ -183,18 +213,20 @@ impl Supervisor {
     }
 
     /// An exec stop: prepare the new image, then let it run.
-    fn on_exec(&mut self, pid: libc::pid_t) {
+    fn on_exec(&mut self, pid: libc::pid_t) -> bool {
         let Some(&id) = self.owner.get(&pid) else {
-            return resume(pid, 0);
+            resume(pid, 0);
+            return false;
         };
         let Some(sb) = self.sandboxes.get_mut(&id) else {
-            return resume(pid, 0);
+            resume(pid, 0);
+            return false;
         };
         let elapsed = sb.clock.as_ref().map_or(0, |c| c.elapsed());
         match exec::at_exec(&mut sb.exec, pid, elapsed) {
             Ok(sig) => {
                 resume(pid, sig);
-                self.expect_more(pid);
+                return true;
             }
             Err(Failure::Died(status)) => self.task_exited(pid, status),
             Err(Failure::Refused(why)) => {
@@ -205,29 +237,7 @@ impl Supervisor {
                 resume(pid, 0);
             }
         }
-    }
-
-    /// Right after an exec or an emulated instruction, a program usually traps
-    /// again within microseconds (glibc's start-up runs ~43 cpuid and 8 rdtsc).
-    /// Waking the supervisor through SIGCHLD for each costs a cross-CPU wake-up
-    /// (~50 µs in a VM), so poll this task briefly instead of sleeping.
-    fn expect_more(&mut self, pid: libc::pid_t) {
-        const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
-        let until = std::time::Instant::now() + SPIN;
-        while std::time::Instant::now() < until {
-            let mut st = 0;
-            // SAFETY: a non-blocking wait for one tracee of ours.
-            let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
-            if r == pid {
-                // Handled like any stop; a trap there spins again (bounded by
-                // the program's own pace, one window per trap).
-                return self.on_wait_status(pid, st);
-            }
-            if r < 0 {
-                return;
-            }
-            std::hint::spin_loop();
-        }
+        false
     }
 
     /// A SIGSEGV stop: true if it was a trapped rdtsc/cpuid, now answered.
@@ -242,6 +252,25 @@ impl Supervisor {
         let mono = sb.clock.as_ref().map(|c| c.monotonic_ns());
         insn::emulate(pid, &mut sb.exec, mono)
     }
+}
+
+/// The next wait status of `pid` if it comes within a short spin.
+fn next_soon(pid: libc::pid_t) -> Option<i32> {
+    const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+    let until = std::time::Instant::now() + SPIN;
+    while std::time::Instant::now() < until {
+        let mut st = 0;
+        // SAFETY: a non-blocking wait for one tracee of ours.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
+        if r == pid {
+            return Some(st);
+        }
+        if r < 0 {
+            return None;
+        }
+        std::hint::spin_loop();
+    }
+    None
 }
 
 /// Make the supervisor thread trap what this sandbox traps (`selfmode.rs`).

@@ -36,7 +36,7 @@ impl Wants {
 pub struct Patch {
     pub symbol: String,
     pub offset: u64,
-    pub bytes: [u8; 8],
+    pub bytes: Vec<u8>,
 }
 
 /// The writes for one image, and where a `syscall` instruction will be once
@@ -45,6 +45,9 @@ pub struct Patch {
 pub struct Plan {
     pub patches: Vec<Patch>,
     pub syscall_offset: Option<u64>,
+    /// The frozen clock's data block (offset from the base, slot count), when
+    /// the clock entries were replaced by [`FAST_CLOCK`].
+    pub fast: Option<(u64, u8)>,
 }
 
 /// `mov eax, nr; syscall; ret`
@@ -166,13 +169,29 @@ pub fn symbols(image: &[u8]) -> Result<Vec<Symbol>, String> {
 /// The patches `wants` needs for this image. Both spellings of each entry
 /// (`__vdso_time` and `time`) are covered; an entry the image does not export
 /// needs nothing, since nobody can call it.
-pub fn plan(image: &[u8], wants: Wants) -> Result<Plan, String> {
+///
+/// `frozen` = (start ns, elapsed ns): the clock is frozen, so its entries may
+/// answer in user space from a data block the supervisor updates
+/// ([`FAST_CLOCK`]); if this vDSO has no room for that, they become system
+/// calls like in the other modes.
+pub fn plan(image: &[u8], wants: Wants, frozen: Option<(i64, i64)>) -> Result<Plan, String> {
     let syms = symbols(image)?;
+    let mut out = Plan::default();
     let mut targets: Vec<(&str, [u8; 8], bool)> = Vec::new();
-    if wants.time {
+    let fast = match frozen {
+        Some((start, elapsed)) if wants.time => fast_clock(&syms, start, elapsed)?,
+        _ => None,
+    };
+    if let Some((patches, data, slots, syscall)) = fast {
+        out.patches = patches;
+        out.fast = Some((data, slots));
+        out.syscall_offset = Some(syscall);
+    } else if wants.time {
         targets.push(("clock_gettime", syscall_stub(libc::SYS_clock_gettime), true));
         targets.push(("gettimeofday", syscall_stub(libc::SYS_gettimeofday), true));
         targets.push(("time", syscall_stub(libc::SYS_time), true));
+    }
+    if wants.time {
         targets.push(("clock_getres", syscall_stub(libc::SYS_clock_getres), true));
     }
     if wants.getcpu {
@@ -181,7 +200,6 @@ pub fn plan(image: &[u8], wants: Wants) -> Result<Plan, String> {
     if wants.getrandom {
         targets.push(("getrandom", ENOSYS_STUB, false));
     }
-    let mut out = Plan::default();
     for (entry, bytes, has_syscall) in targets {
         let vdso_name = format!("__vdso_{entry}");
         for s in syms
@@ -205,11 +223,138 @@ pub fn plan(image: &[u8], wants: Wants) -> Result<Plan, String> {
             out.patches.push(Patch {
                 symbol: s.name.clone(),
                 offset: s.offset,
-                bytes,
+                bytes: bytes.to_vec(),
             });
         }
     }
     Ok(out)
+}
+
+/// Frozen-mode clock entries that answer in user space (assembled from this
+/// source with GNU as, Intel syntax; `now` reads the elapsed time from the
+/// slot the selector byte names, re-reading if the selector moved meanwhile):
+///
+/// ```text
+/// cg:   call now; jc 9f; xor edx,edx; mov r8d,1000000000; div r8
+///       mov [rsi],rax; mov [rsi+8],rdx; xor eax,eax; ret
+/// 9:    mov eax,228; syscall; ret            # anything `now` does not know
+/// gtod: mov r9,rdi; xor edi,edi; call now; test r9,r9; jz 1f
+///       xor edx,edx; mov r8d,1000000000; div r8; mov [r9],rax; mov rax,rdx
+///       xor edx,edx; mov r8d,1000; div r8; mov [r9+8],rax
+/// 1:    test rsi,rsi; jz 2f; mov qword ptr [rsi],0
+/// 2:    xor eax,eax; ret
+/// tm:   mov r9,rdi; xor edi,edi; call now; xor edx,edx; mov r8d,1000000000
+///       div r8; test r9,r9; jz 1f; mov [r9],rax
+/// 1:    ret
+/// now:  lea r8,[rip+data]
+/// 1:    movzx ecx,byte ptr [r8+16]; mov rax,[r8+24+rcx*8]
+///       cmp cl,byte ptr [r8+16]; jne 1b
+///       cmp edi,11; ja 5f                    # negative or unknown ids
+///       mov edx,0x121; bt edx,edi; jc 6f     # REALTIME, _COARSE, _ALARM
+///       mov edx,0x2d2; bt edx,edi; jc 7f     # MONOTONIC, _RAW, _COARSE, BOOTTIME, _ALARM
+///       cmp edi,11; je 8f                    # TAI
+///       mov edx,0xc; bt edx,edi; jc 3f       # process and thread CPU time
+/// 4:    stc; ret
+/// 5:    test edi,edi; jns 4b; mov edx,edi; and edx,7; cmp edx,3; jb 3f  # CPU clock of a pid
+///       stc; ret
+/// 8:    movabs rdx,37000000000; add rax,rdx
+/// 6:    add rax,[r8]; jmp 3f                 # + start
+/// 7:    add rax,[r8+8]                       # + monotonic start
+/// 3:    clc; ret
+///       .balign 8
+/// data: start(8) monotonic start(8) selector(1) pad(7) slots(8 each)
+/// ```
+pub const FAST_CLOCK: [u8; 240] = [
+    0xe8, 0x7b, 0x00, 0x00, 0x00, 0x72, 0x15, 0x31, 0xd2, 0x41, 0xb8, 0x00, 0xca, 0x9a, 0x3b, 0x49,
+    0xf7, 0xf0, 0x48, 0x89, 0x06, 0x48, 0x89, 0x56, 0x08, 0x31, 0xc0, 0xc3, 0xb8, 0xe4, 0x00, 0x00,
+    0x00, 0x0f, 0x05, 0xc3, 0x49, 0x89, 0xf9, 0x31, 0xff, 0xe8, 0x52, 0x00, 0x00, 0x00, 0x4d, 0x85,
+    0xc9, 0x74, 0x20, 0x31, 0xd2, 0x41, 0xb8, 0x00, 0xca, 0x9a, 0x3b, 0x49, 0xf7, 0xf0, 0x49, 0x89,
+    0x01, 0x48, 0x89, 0xd0, 0x31, 0xd2, 0x41, 0xb8, 0xe8, 0x03, 0x00, 0x00, 0x49, 0xf7, 0xf0, 0x49,
+    0x89, 0x41, 0x08, 0x48, 0x85, 0xf6, 0x74, 0x07, 0x48, 0xc7, 0x06, 0x00, 0x00, 0x00, 0x00, 0x31,
+    0xc0, 0xc3, 0x49, 0x89, 0xf9, 0x31, 0xff, 0xe8, 0x14, 0x00, 0x00, 0x00, 0x31, 0xd2, 0x41, 0xb8,
+    0x00, 0xca, 0x9a, 0x3b, 0x49, 0xf7, 0xf0, 0x4d, 0x85, 0xc9, 0x74, 0x03, 0x49, 0x89, 0x01, 0xc3,
+    0x4c, 0x8d, 0x05, 0x69, 0x00, 0x00, 0x00, 0x41, 0x0f, 0xb6, 0x48, 0x10, 0x49, 0x8b, 0x44, 0xc8,
+    0x18, 0x41, 0x3a, 0x48, 0x10, 0x75, 0xf0, 0x83, 0xff, 0x0b, 0x77, 0x25, 0xba, 0x21, 0x01, 0x00,
+    0x00, 0x0f, 0xa3, 0xfa, 0x72, 0x38, 0xba, 0xd2, 0x02, 0x00, 0x00, 0x0f, 0xa3, 0xfa, 0x72, 0x33,
+    0x83, 0xff, 0x0b, 0x74, 0x1c, 0xba, 0x0c, 0x00, 0x00, 0x00, 0x0f, 0xa3, 0xfa, 0x72, 0x28, 0xf9,
+    0xc3, 0x85, 0xff, 0x79, 0xfa, 0x89, 0xfa, 0x83, 0xe2, 0x07, 0x83, 0xfa, 0x03, 0x72, 0x18, 0xf9,
+    0xc3, 0x48, 0xba, 0x00, 0x32, 0x5f, 0x9d, 0x08, 0x00, 0x00, 0x00, 0x48, 0x01, 0xd0, 0x49, 0x03,
+    0x00, 0xeb, 0x04, 0x49, 0x03, 0x40, 0x08, 0xf8, 0xc3, 0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00,
+];
+/// Entry offsets inside [`FAST_CLOCK`], and where its data block starts.
+const FAST_GTOD: u64 = 0x24;
+const FAST_TIME: u64 = 0x62;
+const FAST_SYSCALL: u64 = 0x21;
+pub const FAST_DATA: u64 = 0xf0;
+/// Data block: start, monotonic start, selector (+pad), then the slots.
+pub const FAST_SELECTOR: u64 = 16;
+pub const FAST_SLOTS: u64 = 24;
+const MIN_SLOTS: u64 = 8;
+const MAX_SLOTS: u64 = 64;
+
+/// The patches that put [`FAST_CLOCK`] over `clock_gettime` and jumps to it
+/// over `gettimeofday` and `time`: (patches, data offset, slots, syscall
+/// offset), or None if `clock_gettime` has too little room for it.
+#[allow(clippy::type_complexity)]
+fn fast_clock(
+    syms: &[Symbol],
+    start: i64,
+    elapsed: i64,
+) -> Result<Option<(Vec<Patch>, u64, u8, u64)>, String> {
+    let find = |e: &str| {
+        let v = format!("__vdso_{e}");
+        syms.iter()
+            .find(|s| s.name == v)
+            .or_else(|| syms.iter().find(|s| s.name == e))
+    };
+    let Some(cg) = find("clock_gettime") else {
+        return Ok(None);
+    };
+    let room = cg.size.saturating_sub(FAST_DATA + FAST_SLOTS) / 8;
+    if room < MIN_SLOTS {
+        return Ok(None);
+    }
+    let slots = room.min(MAX_SLOTS);
+    let mut block = FAST_CLOCK.to_vec();
+    block.extend_from_slice(&start.to_le_bytes());
+    block.extend_from_slice(&crate::handlers::time::MONO_START_NS.to_le_bytes());
+    block.extend_from_slice(&[0u8; 8]); // selector 0
+    block.extend_from_slice(&elapsed.to_le_bytes());
+    block.resize((FAST_DATA + FAST_SLOTS + slots * 8) as usize, 0);
+    let mut patches = vec![Patch {
+        symbol: cg.name.clone(),
+        offset: cg.offset,
+        bytes: block,
+    }];
+    for (entry, target) in [("gettimeofday", FAST_GTOD), ("time", FAST_TIME)] {
+        let v = format!("__vdso_{entry}");
+        for s in syms.iter().filter(|s| s.name == entry || s.name == v) {
+            if patches.iter().any(|p| p.offset == s.offset) {
+                continue;
+            }
+            if s.size < 5 {
+                return Err(format!(
+                    "vDSO symbol {} is {} bytes, too small for a jump",
+                    s.name, s.size
+                ));
+            }
+            // jmp rel32, relative to the end of the 5-byte instruction.
+            let rel = (cg.offset + target) as i64 - (s.offset + 5) as i64;
+            let mut b = vec![0xe9];
+            b.extend_from_slice(&(rel as i32).to_le_bytes());
+            patches.push(Patch {
+                symbol: s.name.clone(),
+                offset: s.offset,
+                bytes: b,
+            });
+        }
+    }
+    Ok(Some((
+        patches,
+        cg.offset + FAST_DATA,
+        slots as u8,
+        cg.offset + FAST_SYSCALL,
+    )))
 }
 
 #[cfg(test)]
@@ -250,15 +395,107 @@ mod tests {
                 getcpu: true,
                 getrandom: true,
             },
+            None,
         )
         .unwrap();
+        assert!(p.fast.is_none());
         // Aliases share an address and are patched once.
         assert!(p.patches.iter().any(|x| x.offset == cg.offset));
         let mut offs: Vec<u64> = p.patches.iter().map(|x| x.offset).collect();
         offs.dedup();
         assert_eq!(offs.len(), p.patches.len());
         assert_eq!(p.syscall_offset, Some(cg.offset + 5));
-        assert!(plan(&img, Wants::default()).unwrap().patches.is_empty());
+        assert!(plan(&img, Wants::default(), None)
+            .unwrap()
+            .patches
+            .is_empty());
+    }
+
+    /// Applies the frozen plan to a copy of this process's vDSO in an
+    /// executable mapping and calls the patched entries.
+    #[test]
+    fn frozen_clock_runs_in_user_space() {
+        let Some(img) = own_image() else { return };
+        let start = 946_684_800_000_000_000i64;
+        let wants = Wants {
+            time: true,
+            ..Default::default()
+        };
+        let p = plan(&img, wants, Some((start, 2_000_000_123))).unwrap();
+        let Some((data, slots)) = p.fast else {
+            eprintln!("this vDSO has no room for the fast clock; skipping");
+            return;
+        };
+        assert!(slots as u64 >= MIN_SLOTS);
+        let len = (img.len() + 4095) & !4095;
+        // SAFETY: a fresh private mapping, written then executed only here.
+        let m = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as *mut u8;
+        assert_ne!(m as *mut libc::c_void, libc::MAP_FAILED);
+        // SAFETY: the image and every patch lie within the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(img.as_ptr(), m, img.len());
+            for x in &p.patches {
+                std::ptr::copy_nonoverlapping(
+                    x.bytes.as_ptr(),
+                    m.add(x.offset as usize),
+                    x.bytes.len(),
+                );
+            }
+        }
+        let syms = symbols(&img).unwrap();
+        let at = |n: &str| syms.iter().find(|s| s.name == n).map(|s| s.offset as usize);
+        type Cg = extern "C" fn(i32, *mut libc::timespec) -> i64;
+        type Gtod = extern "C" fn(*mut libc::timeval, *mut u64) -> i64;
+        type Tm = extern "C" fn(*mut i64) -> i64;
+        // SAFETY: the patched entries follow these C signatures.
+        let (cg, gtod, tm): (Cg, Gtod, Tm) = unsafe {
+            (
+                std::mem::transmute::<*mut u8, Cg>(m.add(at("__vdso_clock_gettime").unwrap())),
+                std::mem::transmute::<*mut u8, Gtod>(m.add(at("__vdso_gettimeofday").unwrap())),
+                std::mem::transmute::<*mut u8, Tm>(m.add(at("__vdso_time").unwrap())),
+            )
+        };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        assert_eq!(cg(libc::CLOCK_REALTIME, &mut ts), 0);
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (946_684_802, 123));
+        assert_eq!(cg(libc::CLOCK_MONOTONIC, &mut ts), 0);
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (102, 123));
+        assert_eq!(cg(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts), 0);
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (2, 123));
+        // An unknown clock falls back to the system call: EINVAL.
+        assert_eq!(cg(10, &mut ts), -(libc::EINVAL as i64));
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let mut tz = 77u64;
+        assert_eq!(gtod(&mut tv, &mut tz), 0);
+        assert_eq!((tv.tv_sec, tv.tv_usec, tz), (946_684_802, 0, 0));
+        let mut t = 0i64;
+        assert_eq!(tm(&mut t), 946_684_802);
+        assert_eq!(t, 946_684_802);
+        // A new value in the next slot, then the selector: readers follow.
+        // SAFETY: within the data block of the mapping.
+        unsafe {
+            let d = m.add(data as usize);
+            std::ptr::write_unaligned(d.add((FAST_SLOTS + 8) as usize) as *mut i64, 5_000_000_000);
+            *d.add(FAST_SELECTOR as usize) = 1;
+        }
+        assert_eq!(tm(std::ptr::null_mut()), 946_684_805);
+        // SAFETY: unmapping what was mapped above.
+        unsafe { libc::munmap(m.cast(), len) };
     }
 
     #[test]
@@ -298,6 +535,7 @@ mod tests {
                 time: true,
                 ..Default::default()
             },
+            None,
         )
         .unwrap_err();
         assert!(err.contains("too small"), "{err}");

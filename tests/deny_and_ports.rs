@@ -4,7 +4,13 @@ use common::*;
 use sandlock::ffi::*;
 
 fn tree() -> std::path::PathBuf {
-    let root = scratch().join(format!("deny-{}", std::thread::current().name().unwrap_or("t").replace(':', "_")));
+    let root = scratch().join(format!(
+        "deny-{}",
+        std::thread::current()
+            .name()
+            .unwrap_or("t")
+            .replace(':', "_")
+    ));
     let _ = std::fs::remove_dir_all(&root);
     for d in ["work/secret/inner", "work/src"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
@@ -12,7 +18,10 @@ fn tree() -> std::path::PathBuf {
     std::fs::write(root.join("work/secret/key"), "TOP SECRET").unwrap();
     std::fs::write(root.join("work/src/main.c"), "int main;").unwrap();
     for d in ["", "work", "work/secret", "work/secret/inner", "work/src"] {
-        let _ = std::fs::set_permissions(root.join(d), std::os::unix::fs::PermissionsExt::from_mode(0o777));
+        let _ = std::fs::set_permissions(
+            root.join(d),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        );
     }
     root
 }
@@ -20,7 +29,10 @@ fn tree() -> std::path::PathBuf {
 fn deny_policy(root: &std::path::Path) -> Policy {
     let mut p = Policy::system();
     p.write(&root.to_string_lossy());
-    assert_eq!(sl_policy_deny_path(p.0, c(&root.join("work/secret").to_string_lossy()).as_ptr()), SL_OK);
+    assert_eq!(
+        sl_policy_deny_path(p.0, c(&root.join("work/secret").to_string_lossy()).as_ptr()),
+        SL_OK
+    );
     p
 }
 
@@ -29,12 +41,19 @@ fn a_denied_path_stays_unreachable_inside_a_writable_tree() {
     let root = tree();
     let p = deny_policy(&root);
     let sh = |script: &str| {
-        let (st, out) = p.run(&["/bin/sh", "-c", &format!("cd {} && {script}", root.display())]);
+        let (st, out) = p.run(&[
+            "/bin/sh",
+            "-c",
+            &format!("cd {} && {script}", root.display()),
+        ]);
         (exited(st), out)
     };
     // The rest of the tree works.
     assert_eq!(sh("cat work/src/main.c").1, "int main;");
-    assert_eq!(sh("echo new > work/src/new && cat work/src/new").1.trim(), "new");
+    assert_eq!(
+        sh("echo new > work/src/new && cat work/src/new").1.trim(),
+        "new"
+    );
     // Every way into the secret fails.
     for script in [
         "cat work/secret/key",
@@ -55,9 +74,18 @@ fn a_denied_path_stays_unreachable_inside_a_writable_tree() {
     }
     // Documented limit: Landlock grants ReadDir beneath the listable parents, so
     // the names (never the contents) inside a denied directory can be listed.
-    assert_eq!(sh("ls work/secret").1.split_whitespace().collect::<Vec<_>>(), ["inner", "key"]);
+    assert_eq!(
+        sh("ls work/secret")
+            .1
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["inner", "key"]
+    );
     // Nothing was changed in the secret, and the stolen file does not exist.
-    assert_eq!(std::fs::read_to_string(root.join("work/secret/key")).unwrap(), "TOP SECRET");
+    assert_eq!(
+        std::fs::read_to_string(root.join("work/secret/key")).unwrap(),
+        "TOP SECRET"
+    );
     assert!(!root.join("work/src/stolen").exists() && !root.join("work/secret/new").exists());
     assert!(!root.join("work/secret/main.c").exists());
 }
@@ -65,11 +93,20 @@ fn a_denied_path_stays_unreachable_inside_a_writable_tree() {
 #[test]
 fn deny_path_refuses_bad_input() {
     let p = Policy::system();
-    assert_eq!(sl_policy_deny_path(p.0, c("relative").as_ptr()), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_deny_path(p.0, c("relative").as_ptr()),
+        SL_E_INVALID
+    );
     assert_eq!(sl_policy_deny_path(p.0, c("/").as_ptr()), SL_E_INVALID);
-    assert_eq!(sl_policy_deny_path(p.0, c("/a/../b").as_ptr()), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_deny_path(p.0, c("/a/../b").as_ptr()),
+        SL_E_INVALID
+    );
     assert_eq!(sl_policy_deny_path(p.0, std::ptr::null()), SL_E_INVALID);
-    assert_eq!(sl_policy_deny_path(std::ptr::null_mut(), c("/x").as_ptr()), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_deny_path(std::ptr::null_mut(), c("/x").as_ptr()),
+        SL_E_INVALID
+    );
 }
 
 fn listener() -> (std::net::TcpListener, u16) {
@@ -83,7 +120,10 @@ const CONNECT: &str = "import socket, sys\ns = socket.socket()\ntry:\n    s.conn
 #[test]
 fn tcp_connect_only_to_allowed_ports() {
     if sl_landlock_abi() < 4 {
-        eprintln!("skipped: Landlock ABI {} has no TCP rules", sl_landlock_abi());
+        eprintln!(
+            "skipped: Landlock ABI {} has no TCP rules",
+            sl_landlock_abi()
+        );
         return;
     }
     let (_a, allowed) = listener();
@@ -95,14 +135,22 @@ fn tcp_connect_only_to_allowed_ports() {
     assert_eq!(run(other).trim(), format!("errno {}", libc::EACCES));
     // With no rule at all, nothing connects.
     let q = Policy::system();
-    assert_eq!(q.run(&["python3", "-c", CONNECT, &allowed.to_string()]).1.trim(), format!("errno {}", libc::EACCES));
+    assert_eq!(
+        q.run(&["python3", "-c", CONNECT, &allowed.to_string()])
+            .1
+            .trim(),
+        format!("errno {}", libc::EACCES)
+    );
     let _ = &mut p;
 }
 
 #[test]
 fn tcp_bind_only_to_allowed_ports() {
     if sl_landlock_abi() < 4 {
-        eprintln!("skipped: Landlock ABI {} has no TCP rules", sl_landlock_abi());
+        eprintln!(
+            "skipped: Landlock ABI {} has no TCP rules",
+            sl_landlock_abi()
+        );
         return;
     }
     let free = {
@@ -113,7 +161,13 @@ fn tcp_bind_only_to_allowed_ports() {
     let p = Policy::system();
     assert_eq!(sl_policy_allow_tcp_bind(p.0, free), SL_OK);
     let bind = "import socket, sys\ns = socket.socket()\ntry:\n    s.bind(('127.0.0.1', int(sys.argv[1]))); print('bound')\nexcept OSError as e: print('errno', e.errno)";
-    assert_eq!(p.run(&["python3", "-c", bind, &free.to_string()]).1.trim(), "bound");
+    assert_eq!(
+        p.run(&["python3", "-c", bind, &free.to_string()]).1.trim(),
+        "bound"
+    );
     let other = if free == 65535 { free - 1 } else { free + 1 };
-    assert_eq!(p.run(&["python3", "-c", bind, &other.to_string()]).1.trim(), format!("errno {}", libc::EACCES));
+    assert_eq!(
+        p.run(&["python3", "-c", bind, &other.to_string()]).1.trim(),
+        format!("errno {}", libc::EACCES)
+    );
 }

@@ -24,14 +24,20 @@ time.sleep(300)
 #[test]
 fn killing_the_host_kills_its_sandboxes() {
     setup();
-    let so = std::env::current_exe().unwrap().parent().unwrap().join("libsandlock.so");
+    let so = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("libsandlock.so");
     let mut host = std::process::Command::new("python3")
         .args(["-c", HOST, &so.to_string_lossy()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
     let mut line = String::new();
-    std::io::BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(host.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let sandboxed: i32 = line.trim().parse().expect("child pid");
     assert!(alive(sandboxed));
     host.kill().unwrap();

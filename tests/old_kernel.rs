@@ -11,9 +11,14 @@ fn without_landlock_strict_refuses_and_best_effort_runs() {
     assert_eq!(sl_landlock_abi(), 0);
     assert_eq!(sl_features() & SL_FEATURE_LANDLOCK, 0);
     let p = Policy::system();
-    let Err((code, msg)) = p.spawn(&["/bin/true"]) else { panic!("a strict policy ran without Landlock") };
+    let Err((code, msg)) = p.spawn(&["/bin/true"]) else {
+        panic!("a strict policy ran without Landlock")
+    };
     assert_eq!(code, SL_E_UNSUPPORTED);
-    assert!(msg.contains("Landlock is not available") && msg.contains("sl_policy_set_best_effort"), "{msg}");
+    assert!(
+        msg.contains("Landlock is not available") && msg.contains("sl_policy_set_best_effort"),
+        "{msg}"
+    );
     assert_eq!(sl_policy_set_best_effort(p.0, true), SL_OK);
     assert_eq!(exited(p.run(&["/bin/true"]).0), Some(0));
 }

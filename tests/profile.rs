@@ -14,10 +14,13 @@ use sandlock::ffi::*;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-fn source_dir() -> PathBuf {
+/// A source file or directory: from `$SANDLOCK_SOURCE_DIR` (the copy that
+/// tests/unprivileged.sh makes) when it has it, else from the crate.
+fn source(rel: &str) -> PathBuf {
     std::env::var_os("SANDLOCK_SOURCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .map(|d| PathBuf::from(d).join(rel))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel))
 }
 
 /// `sl_policy_*` functions that build or free a policy rather than set something.
@@ -41,7 +44,7 @@ const NO_KEY: &[(&str, &str)] = &[
 /// Every `pub extern "C" fn sl_policy_*` in src/ffi.
 fn ffi_setters() -> Vec<String> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(source_dir().join("src/ffi")).unwrap() {
+    for entry in std::fs::read_dir(source("src/ffi")).unwrap() {
         let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         for line in src.lines() {
             if let Some(rest) = line.trim().strip_prefix("pub extern \"C\" fn ") {
@@ -102,10 +105,14 @@ fn key_table() -> Vec<(&'static str, &'static str, Setter)> {
         ("sl_policy_set_best_effort", "best_effort = true", |p| {
             p.set_best_effort(true)
         }),
-        ("sl_policy_allow_tcp_bind", "network.tcp_bind = [0, 8080]", |p| {
-            p.allow_tcp(true, 0);
-            p.allow_tcp(true, 8080);
-        }),
+        (
+            "sl_policy_allow_tcp_bind",
+            "network.tcp_bind = [0, 8080]",
+            |p| {
+                p.allow_tcp(true, 0);
+                p.allow_tcp(true, 8080);
+            },
+        ),
         (
             "sl_policy_allow_tcp_connect",
             "[network]\ntcp_connect = [443]",
@@ -233,8 +240,16 @@ fn bad_input_names_line_and_key() {
             "did you mean 'read'?",
         ],
     );
-    bad("[limits]\nmemroy = 5\n", 2, &["'limits.memroy'", "'limits.memory'"]);
-    bad("[time]\nmode = \"frozen\"\nbegin = 5\n", 3, &["'time.begin'"]);
+    bad(
+        "[limits]\nmemroy = 5\n",
+        2,
+        &["'limits.memroy'", "'limits.memory'"],
+    );
+    bad(
+        "[time]\nmode = \"frozen\"\nbegin = 5\n",
+        3,
+        &["'time.begin'"],
+    );
     bad("[sandbox]\nx = 1\n", 1, &["key 'sandbox'", "unknown key"]);
     let m = bad("zzzzzz = 1\n", 1, &["key 'zzzzzz'"]);
     assert!(!m.contains("did you mean"), "{m}");
@@ -243,10 +258,18 @@ fn bad_input_names_line_and_key() {
     bad(
         "\nseed = \"42\"\n",
         2,
-        &["column 8", "key 'seed'", "expected an integer, found a string"],
+        &[
+            "column 8",
+            "key 'seed'",
+            "expected an integer, found a string",
+        ],
     );
     bad("read = \"/usr\"\n", 1, &["key 'read'", "expected an array"]);
-    bad("read = [\"/usr\", 5]\n", 1, &["column 17", "found an integer"]);
+    bad(
+        "read = [\"/usr\", 5]\n",
+        1,
+        &["column 17", "found an integer"],
+    );
     bad("best_effort = 1\n", 1, &["'best_effort'", "boolean"]);
     bad("env = [\"A=1\"]\n", 1, &["'env'", "table"]);
     bad("[env]\nA = 1\n", 2, &["'env.A'", "expected a string"]);
@@ -267,16 +290,28 @@ fn bad_input_names_line_and_key() {
     );
     assert_eq!(sl_last_errno(), libc::ENOENT);
     bad("deny = [\"/\"]\n", 1, &["key 'deny'", "cannot deny '/'"]);
-    bad("cwd = \"/etc/passwd\"\n", 1, &["key 'cwd'", "not a directory"]);
+    bad(
+        "cwd = \"/etc/passwd\"\n",
+        1,
+        &["key 'cwd'", "not a directory"],
+    );
     bad("cpu_count = 5000\n", 1, &["key 'cpu_count'", "5000"]);
-    bad("hostname = \"two words\"\n", 1, &["key 'hostname'", "space"]);
+    bad(
+        "hostname = \"two words\"\n",
+        1,
+        &["key 'hostname'", "space"],
+    );
     bad("[env]\n\"A=B\" = \"x\"\n", 2, &["key 'env.A=B'"]);
     bad(
         "unset_env = [\"X\"]\n[env]\nX = \"1\"\n",
         1,
         &["'unset_env'", "also set in [env]"],
     );
-    bad("timeout_ms = -5\n", 1, &["'timeout_ms'", "must not be negative"]);
+    bad(
+        "timeout_ms = -5\n",
+        1,
+        &["'timeout_ms'", "must not be negative"],
+    );
     bad("seed = 18446744073709551616\n", 1, &["'seed'", "too large"]);
     bad(
         "[network]\ntcp_bind = [80, 70000]\n",
@@ -284,7 +319,11 @@ fn bad_input_names_line_and_key() {
         &["column 17", "'network.tcp_bind'", "70000"],
     );
     bad("[time]\nmode = \"slow\"\n", 2, &["'time.mode'", "'slow'"]);
-    bad("[time]\nmode = \"frozen\"\n", 2, &["'time.mode'", "time.start"]);
+    bad(
+        "[time]\nmode = \"frozen\"\n",
+        2,
+        &["'time.mode'", "time.start"],
+    );
     bad("[time]\nstart = 5\n", 2, &["'time.start'", "time.mode"]);
     bad(
         "[time]\nmode = \"offset\"\nstart = 2000-01-01T00:00:00\n",
@@ -320,7 +359,10 @@ fn a_late_error_leaves_no_policy() {
                 [network]\ntcp_connect = [443]\n[env]\nA = \"1\"\n[time]\nmode = \"bogus\"\n";
     let (code, msg) = from_string(text.as_bytes()).err().unwrap();
     assert_eq!(code, SL_E_INVALID);
-    assert!(msg.contains("line 11") && msg.contains("time.mode"), "{msg}");
+    assert!(
+        msg.contains("line 11") && msg.contains("time.mode"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -328,10 +370,12 @@ fn non_utf8_and_files() {
     let dir = common::scratch().join("profiles");
     std::fs::create_dir_all(&dir).unwrap();
 
-    let (code, msg) = from_string(b"seed = 1\nhostname = \"b\xffx\"\n").err().unwrap();
+    let (code, msg) = from_string(b"seed = 1\nhostname = \"b\xffx\"\n")
+        .err()
+        .unwrap();
     assert_eq!(code, SL_E_INVALID);
     assert!(
-        msg.contains("line 2, column 13") && msg.contains("UTF-8"),
+        msg.contains("line 2, column 14") && msg.contains("UTF-8"),
         "{msg}"
     );
 
@@ -405,8 +449,10 @@ fn null_arguments() {
 /// The full example of docs/profile.md parses, and mentions every key.
 #[test]
 fn documented_example_is_valid_and_complete() {
-    let doc = std::fs::read_to_string(source_dir().join("docs/profile.md")).unwrap();
-    let start = doc.find("## A full example").expect("a full example section");
+    let doc = std::fs::read_to_string(source("docs/profile.md")).unwrap();
+    let start = doc
+        .find("## A full example")
+        .expect("a full example section");
     let block = &doc[start..];
     let body = block
         .split("```toml\n")
@@ -421,7 +467,10 @@ fn documented_example_is_valid_and_complete() {
             body.contains(&format!("\n{k} ")) || body.contains(&format!("[{k}]")),
             "{k} is missing from the example"
         );
-        assert!(doc.contains(&format!("`{k}`")), "{k} is missing from the table");
+        assert!(
+            doc.contains(&format!("`{k}`")) || doc.contains(&format!("`{k}.")),
+            "{k} is missing from the table"
+        );
     }
     for (section, keys) in [
         ("limits", LIMIT_KEYS),
@@ -429,7 +478,10 @@ fn documented_example_is_valid_and_complete() {
         ("time", TIME_KEYS),
     ] {
         for k in keys {
-            assert!(body.contains(&format!("\n{k} ")), "{section}.{k} in example");
+            assert!(
+                body.contains(&format!("\n{k} ")),
+                "{section}.{k} in example"
+            );
             assert!(
                 doc.contains(&format!("`{section}.{k}`")),
                 "{section}.{k} in the table"
@@ -472,11 +524,11 @@ fn profile_and_setters_behave_the_same() {
         sl_policy_deny_path(by_setters.0, c(&format!("{d}/secret")).as_ptr()),
         SL_OK
     );
-    by_setters.seed(77);
+    by_setters.seed(77).timeout_ms(60_000);
     by_setters.env("PATH", "/usr/bin:/bin").env("FOO", "bar");
     assert_eq!(sl_policy_set_cwd(by_setters.0, c(d).as_ptr()), SL_OK);
     assert_eq!(
-        sl_policy_set_limit(by_setters.0, SL_LIMIT_OPEN_FILES, 40),
+        sl_policy_set_limit(by_setters.0, SL_LIMIT_OPEN_FILES, 64),
         SL_OK
     );
     assert_eq!(
@@ -497,9 +549,9 @@ fn profile_and_setters_behave_the_same() {
         .collect();
     let text = format!(
         "read = [{}]\ndeny = [\"{d}/secret\"]\nseed = 77\ncwd = \"{d}\"\n\
-         cpu_count = 3\nhostname = \"profiled\"\n\
+         cpu_count = 3\nhostname = \"profiled\"\ntimeout_ms = 60000\n\
          [env]\nPATH = \"/usr/bin:/bin\"\nFOO = \"bar\"\n\
-         [limits]\nopen_files = 40\n\
+         [limits]\nopen_files = 64\n\
          [time]\nmode = \"frozen\"\nstart = 2000-01-01T00:00:00Z\n",
         read.join(", ")
     );
@@ -520,7 +572,7 @@ fn profile_and_setters_behave_the_same() {
     assert_eq!(lines[1], "OPEN", "{out2}");
     assert_eq!(lines[3], "FOO=bar", "{out2}");
     assert_eq!(lines[4], d, "{out2}");
-    assert_eq!(lines[5], "40", "{out2}");
+    assert_eq!(lines[5], "64", "{out2}");
     assert_eq!(lines[6], "profiled", "{out2}");
     assert_eq!(lines[7], "3", "{out2}");
     assert_eq!(lines[8], "946684800", "{out2}");

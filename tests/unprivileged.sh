@@ -16,7 +16,9 @@
 #   - HOME and TMPDIR in directories the user owns.
 #
 # Usage: tests/unprivileged.sh [TEST_BINARY_NAME...]   (default: all but `header`)
-# Environment: SANDLOCK_TEST_USER (default sandlock-test), CARGO (default cargo).
+# Environment: SANDLOCK_TEST_USER (default sandlock-test), CARGO (default cargo),
+# SANDLOCK_TEST_ARGS (passed to every test binary, e.g. "--skip slow_test"),
+# SANDLOCK_TEST_TIMEOUT (seconds one test binary may run, default 600).
 set -euo pipefail
 
 user=${SANDLOCK_TEST_USER:-sandlock-test}
@@ -87,11 +89,12 @@ while read -r kind name exe; do
     cp "$exe" "$work/bin/$name"
     chmod 755 "$work/bin/$name"
     echo "=== $name, as $user (uid $uid)"
-    if (cd "$work/src" && as_user env -i \
+    if (cd "$work/src" && timeout --kill-after=10 "${SANDLOCK_TEST_TIMEOUT:-600}" \
+        setpriv --reuid="$uid" --regid="$gid" --clear-groups env -i \
         HOME="$work/home" TMPDIR="$work/tmp" PATH=/usr/local/bin:/usr/bin:/bin \
         LANG=C.UTF-8 RUST_BACKTRACE=1 \
         SANDLOCK_SUPERVISOR="$work/bin/libsandlock.so" SANDLOCK_SOURCE_DIR="$work/src" \
-        "$work/bin/$name"); then
+        "$work/bin/$name" ${SANDLOCK_TEST_ARGS:-}); then
         passed=$((passed + 1))
     else
         failed+=("$name")

@@ -2,6 +2,7 @@
 
 use super::policy::sl_policy;
 use super::{boundary, non_null};
+use std::ffi::c_int;
 
 /// Confine the CALLING PROCESS ITSELF with `policy`. IRREVERSIBLE.
 ///
@@ -47,11 +48,12 @@ use super::{boundary, non_null};
 /// by the confined process inherits the deny list, which forbids the `ptrace`
 /// it needs.
 ///
-/// Thread-safety: call it once, from one thread; the policy is only read (it
-/// may be shared with threads that spawn from it). Returns `SL_OK` or a
-/// negative `SL_E_*` code as above.
+/// Thread-safety: do not call it from several threads at once. It may be called
+/// again later to narrow the rights further (Landlock nests at most 16 domains).
+/// The policy is only read, so threads may spawn from it meanwhile. Returns
+/// `SL_OK` or a negative `SL_E_*` code as above.
 #[no_mangle]
-pub extern "C" fn sl_confine_self(policy: *const sl_policy) -> i32 {
+pub extern "C" fn sl_confine_self(policy: *const sl_policy) -> c_int {
     boundary(|| {
         non_null("sl_confine_self", "policy", policy)?;
         // SAFETY: non-NULL live handle, by contract; only read.

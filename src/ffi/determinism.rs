@@ -33,23 +33,28 @@ const _: () = {
 /// clock id), `gettimeofday`, `time`, `clock_getres`, through the system call and
 /// through the vDSO (which is redirected at every exec, before the program's
 /// first instruction, so static binaries and Go are covered), and `rdtsc`/`rdtscp`
-/// (trapped and answered from the virtual clock). `CLOCK_MONOTONIC` and
-/// `CLOCK_BOOTTIME` start at 100 s; `CLOCK_TAI` is `CLOCK_REALTIME` + 37 s. In
-/// frozen and logical mode the CPU-time clocks report the virtual time elapsed
-/// since the start; in offset mode they are the real ones.
+/// (trapped and answered from the virtual clock: 1 tick per ns). `CLOCK_MONOTONIC`
+/// and `CLOCK_BOOTTIME` start at 100 s; `CLOCK_TAI` is `CLOCK_REALTIME` + 37 s;
+/// `clock_getres` answers 1 ns. In frozen and logical mode the CPU-time clocks
+/// report the virtual time elapsed since the start; in offset mode they are real.
 ///
 /// In frozen and logical mode, `nanosleep`, `clock_nanosleep` (relative or
 /// `TIMER_ABSTIME`) and `poll`/`ppoll`/`select`/`pselect` without descriptors
 /// return at once and advance the virtual clock by the time asked, so `sleep 5`
-/// takes milliseconds and the clock then reads 5 s later. Waits that also watch
-/// descriptors, `alarm`, interval timers, POSIX timers and timerfd still run on
-/// the real clock. A virtual clock read costs one round trip to the supervisor
-/// (a few microseconds instead of tens of nanoseconds).
+/// takes milliseconds and the clock then reads 5 s later. A wait on descriptors
+/// with a timeout (`poll`, `select`, `epoll_wait`...) really waits; it advances
+/// the virtual clock by its whole timeout if no descriptor was ready when it
+/// started (so a loop that waits until a deadline ends), else not at all.
+/// `alarm`, interval timers, POSIX timers and timerfd run on the real clock.
 ///
-/// The clocks are virtual per sandbox, shared by all its processes: processes
-/// that read the clock concurrently see an order that depends on scheduling. If
-/// the vDSO of a new program cannot be redirected, that program is killed rather
-/// than run with the real clock.
+/// Cost: in frozen mode a clock read stays in user space (about as fast as
+/// native); in offset and logical mode it is a round trip to the supervisor
+/// (several microseconds); each `rdtsc` is a trap (tens of microseconds).
+///
+/// The clock is one per sandbox, shared by its processes: processes that read
+/// it concurrently see an order that depends on scheduling. If the vDSO of a
+/// new program cannot be redirected, that program is killed (and `sl_spawn`
+/// fails for the first one) rather than run with the real clock.
 ///
 /// Independent of the random seed. Returns `SL_OK`, or `SL_E_INVALID` (NULL
 /// policy, unknown mode, negative `start_ns`). Not thread-safe with other calls

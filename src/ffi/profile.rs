@@ -3,6 +3,7 @@
 use super::policy::sl_policy;
 use super::{boundary, c_path, c_str, non_null};
 use crate::policy::Policy;
+use std::ffi::{c_char, c_int};
 
 /// Hand a finished policy to C: written to `*out` only here, after every check.
 ///
@@ -32,10 +33,7 @@ unsafe fn publish(out: *mut *mut sl_policy, inner: Policy) {
 /// and `sl_last_errno()` gives the OS errno where there was one (a missing path).
 /// Thread-safe.
 #[no_mangle]
-pub extern "C" fn sl_policy_from_string(
-    text: *const std::ffi::c_char,
-    out: *mut *mut sl_policy,
-) -> i32 {
+pub extern "C" fn sl_policy_from_string(text: *const c_char, out: *mut *mut sl_policy) -> c_int {
     boundary(|| {
         let f = "sl_policy_from_string";
         // SAFETY: NULL or a NUL-terminated string, by contract.
@@ -59,10 +57,7 @@ pub extern "C" fn sl_policy_from_string(
 /// `sl_policy_from_string`, whose message then starts with
 /// `profile '<path>' line N, column C: key '...'`. Thread-safe.
 #[no_mangle]
-pub extern "C" fn sl_policy_from_file(
-    path: *const std::ffi::c_char,
-    out: *mut *mut sl_policy,
-) -> i32 {
+pub extern "C" fn sl_policy_from_file(path: *const c_char, out: *mut *mut sl_policy) -> c_int {
     boundary(|| {
         let f = "sl_policy_from_file";
         // SAFETY: NULL or a NUL-terminated string, by contract.

@@ -30,8 +30,8 @@ struct Entry {
 
 #[derive(Default)]
 pub struct Dirs {
-    /// (task, fd) → the sorted listing being read.
-    cache: HashMap<(libc::pid_t, i32), Vec<Entry>>,
+    /// (task, fd, device, inode) → the sorted listing being read.
+    cache: HashMap<(libc::pid_t, i32, u64, u64), Vec<Entry>>,
 }
 
 fn own(fd: i64) -> Option<OwnedFd> {
@@ -145,7 +145,7 @@ impl Dirs {
         if pos < 0 {
             return None;
         }
-        let key = (pid, fd);
+        let key = (pid, fd, st.st_dev, st.st_ino);
         if pos == 0 || !self.cache.contains_key(&key) {
             if self.cache.len() >= MAX_CACHED {
                 self.cache.clear();

@@ -212,12 +212,16 @@ impl Identity {
             return self.hostname.as_ref().map(host);
         }
         match canon.to_str()? {
-            "/proc/cpuinfo" => {
-                let n = self.cpus?;
-                let hide = self.hide_rng;
+            "/proc/cpuinfo" if self.cpus.is_some() || self.hide_rng => {
+                // With a seed and the host's CPU count, still synthesized: the
+                // MHz line changes between reads, and the flags must agree
+                // with what cpuid shows.
+                let (cpus, hide) = (self.cpus, self.hide_rng);
                 let text = self.cpuinfo.get_or_insert_with(|| {
                     let real = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-                    synth_cpuinfo(&real, n, hide).into_bytes()
+                    let host = real.matches("\nprocessor").count() as u32
+                        + u32::from(real.starts_with("processor"));
+                    synth_cpuinfo(&real, cpus.unwrap_or(host.max(1)), hide).into_bytes()
                 });
                 Some(String::from_utf8_lossy(text).into_owned())
             }

@@ -2,6 +2,7 @@
 
 pub mod dirs;
 pub mod identity;
+pub mod metadata;
 pub mod path;
 pub mod random;
 pub mod time;

@@ -198,7 +198,11 @@ impl Random {
                 Some(dev) => self.install(listener, n, dev, None, false),
                 None => Reply::Continue,
             },
-            libc::SYS_fcntl if a[1] as i32 == libc::F_GETFL && self.in_range(a[0]) && fd_is_random(pid, a[0]) => {
+            libc::SYS_fcntl
+                if a[1] as i32 == libc::F_GETFL
+                    && self.in_range(a[0])
+                    && fd_is_random(pid, a[0]) =>
+            {
                 // Report the read-only open the program asked for (see the module doc).
                 let flags = fd_flags(pid, a[0]).unwrap_or(0);
                 Reply::Value(((flags & !libc::O_ACCMODE) | libc::O_RDONLY) as i64)

@@ -170,15 +170,10 @@ impl Clock {
         if matches!(reply, Reply::Value(_)) && self.mode == TimeMode::Logical {
             // Step only for reads that reached the program: one whose caller was
             // killed meanwhile must not shift every later value.
-            return Some(match send_now(listener, n.id, reply) {
-                true => {
-                    if n.data.nr as i64 != libc::SYS_clock_getres {
-                        self.tick();
-                    }
-                    Reply::Done
-                }
-                false => Reply::Done,
-            });
+            if send_now(listener, n.id, reply) && n.data.nr as i64 != libc::SYS_clock_getres {
+                self.tick();
+            }
+            return Some(Reply::Done);
         }
         Some(reply)
     }

@@ -65,7 +65,10 @@ fn select_fds(pid: libc::pid_t, nfds: i32, sets: [u64; 3]) -> Option<Vec<(i32, i
     }
     let bytes = (nfds as usize).div_ceil(64) * 8;
     let mut out = Vec::new();
-    for (set, ev) in sets.into_iter().zip([libc::POLLIN, libc::POLLOUT, libc::POLLPRI]) {
+    for (set, ev) in sets
+        .into_iter()
+        .zip([libc::POLLIN, libc::POLLOUT, libc::POLLPRI])
+    {
         if set == 0 {
             continue;
         }
@@ -119,11 +122,25 @@ pub fn inspect(n: &SeccompNotif) -> Option<(i64, bool)> {
     let ms = |v: u64| (v as i32 > 0).then(|| v as i32 as i64 * 1_000_000);
     let (t, fds) = match n.data.nr as i64 {
         libc::SYS_poll => (ms(a[2])?, poll_fds(pid, a[0], a[1] as u32 as u64)?),
-        libc::SYS_ppoll => (timeout(pid, a[2], false)?, poll_fds(pid, a[0], a[1] as u32 as u64)?),
-        libc::SYS_select => (timeout(pid, a[4], true)?, select_fds(pid, a[0] as i32, [a[1], a[2], a[3]])?),
-        libc::SYS_pselect6 => (timeout(pid, a[4], false)?, select_fds(pid, a[0] as i32, [a[1], a[2], a[3]])?),
-        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => (ms(a[3])?, vec![(a[0] as i32, libc::POLLIN)]),
-        libc::SYS_epoll_pwait2 => (timeout(pid, a[3], false)?, vec![(a[0] as i32, libc::POLLIN)]),
+        libc::SYS_ppoll => (
+            timeout(pid, a[2], false)?,
+            poll_fds(pid, a[0], a[1] as u32 as u64)?,
+        ),
+        libc::SYS_select => (
+            timeout(pid, a[4], true)?,
+            select_fds(pid, a[0] as i32, [a[1], a[2], a[3]])?,
+        ),
+        libc::SYS_pselect6 => (
+            timeout(pid, a[4], false)?,
+            select_fds(pid, a[0] as i32, [a[1], a[2], a[3]])?,
+        ),
+        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => {
+            (ms(a[3])?, vec![(a[0] as i32, libc::POLLIN)])
+        }
+        libc::SYS_epoll_pwait2 => (
+            timeout(pid, a[3], false)?,
+            vec![(a[0] as i32, libc::POLLIN)],
+        ),
         _ => return None,
     };
     if t == 0 {

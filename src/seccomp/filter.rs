@@ -36,6 +36,10 @@ pub struct FilterOptions {
     /// Refuse `personality` values that would clear ADDR_NO_RANDOMIZE (the
     /// child set it; a program could otherwise re-enable ASLR for its children).
     pub keep_no_aslr: bool,
+    /// chmod/chown/utimes/xattr calls, checked against the writable paths and
+    /// done on the child's behalf (`handlers/metadata.rs`): Landlock has no
+    /// right for metadata.
+    pub notify_metadata: bool,
 }
 
 impl FilterOptions {
@@ -59,6 +63,7 @@ impl FilterOptions {
             virtual_cpu: seeded || d.cpu_count.is_some(),
             sort_dirs: seeded,
             keep_no_aslr: req.no_aslr,
+            notify_metadata: true,
         }
     }
 
@@ -72,6 +77,7 @@ impl FilterOptions {
             || self.notify_affinity
             || self.virtual_cpu
             || self.sort_dirs
+            || self.notify_metadata
     }
 }
 
@@ -460,6 +466,11 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         }
     }
     rules.extend(determinism_rules(opts));
+    if opts.notify_metadata {
+        for &sys in crate::handlers::metadata::SYSCALLS {
+            rules.push(rule(sys, Vec::new(), Action::Notify));
+        }
+    }
     FilterSpec {
         default: Action::Allow,
         rules,
@@ -710,7 +721,10 @@ mod tests {
         // Waits with a timeout are seen; untimed ones (0, -1) stay native
         // where the timeout is an int argument.
         assert_eq!(run(&prog, libc::SYS_poll, &[0, 0, 1000]), NOTIFY);
-        assert_eq!(run(&prog, libc::SYS_poll, &[0, 1 << 32, u32::MAX as u64]), NOTIFY);
+        assert_eq!(
+            run(&prog, libc::SYS_poll, &[0, 1 << 32, u32::MAX as u64]),
+            NOTIFY
+        );
         assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, 1000]), NOTIFY);
         assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, 0]), ALLOW);
         assert_eq!(run(&prog, libc::SYS_poll, &[0, 1, u32::MAX as u64]), ALLOW);
@@ -718,10 +732,16 @@ mod tests {
         assert_eq!(run(&prog, libc::SYS_select, &[4, 0, 0, 0, 8]), NOTIFY);
         assert_eq!(run(&prog, libc::SYS_pselect6, &[0]), NOTIFY);
         assert_eq!(run(&prog, libc::SYS_epoll_wait, &[3, 0, 8, 0]), ALLOW);
-        assert_eq!(run(&prog, libc::SYS_epoll_wait, &[3, 0, 8, u32::MAX as u64]), ALLOW);
+        assert_eq!(
+            run(&prog, libc::SYS_epoll_wait, &[3, 0, 8, u32::MAX as u64]),
+            ALLOW
+        );
         assert_eq!(run(&prog, libc::SYS_epoll_pwait, &[3, 0, 8, 10]), NOTIFY);
         assert_eq!(run(&prog, libc::SYS_epoll_pwait2, &[3, 0, 8, 0]), ALLOW);
-        assert_eq!(run(&prog, libc::SYS_epoll_pwait2, &[3, 0, 8, 0x1000]), NOTIFY);
+        assert_eq!(
+            run(&prog, libc::SYS_epoll_pwait2, &[3, 0, 8, 0x1000]),
+            NOTIFY
+        );
         // Opens are notified for identity files even without a seed.
         let ident = build_program(&FilterOptions {
             notify_open: true,
@@ -765,7 +785,7 @@ mod tests {
         assert!(plain.len() < 200, "{}", plain.len());
         assert!(random.len() < 300, "{}", random.len());
         let all = build_program(&all_opts()).unwrap();
-        assert!(all.len() < 360, "{}", all.len());
+        assert!(all.len() < 400, "{}", all.len());
     }
 
     /// Installs the real filter in a forked child and checks the kernel agrees.

@@ -117,16 +117,6 @@ fn pointers(list: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut p = [0; 2];
-    // SAFETY: `p` has room for two fds.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Error::last_os("pipe2"));
-    }
-    // SAFETY: both fds are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) })
-}
-
 /// Reap a child that failed before or at exec (it may be traced already).
 fn reap(pid: libc::pid_t) {
     let mut st = 0;
@@ -222,7 +212,8 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
     let (rlimits, n_rlimits) = rlimits_for(&req.limits);
     let (status_ours, status_child) = sock::seqpacket_pair()
         .map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
-    let (go_child, go_ours) = pipe()?;
+    let (go_child, go_ours) = sock::seqpacket_pair()
+        .map_err(|e| Error::sys("socketpair", e.raw_os_error().unwrap_or(0)))?;
     let stack = Stack::new()?;
     let fd_or = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
     let args = Box::new(ChildArgs {

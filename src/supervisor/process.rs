@@ -41,6 +41,8 @@ pub(crate) struct Sandbox {
     pub identity: Option<Identity>,
     /// Sorted directory listings (with a seed).
     pub dirs: Option<Dirs>,
+    /// Where chmod/chown/utimes/xattr may act.
+    pub metadata: crate::handlers::metadata::Metadata,
     /// What each exec stop does, and the lineage of every task.
     pub exec: crate::trace::ExecState,
 }
@@ -95,6 +97,7 @@ pub fn main() -> i32 {
         // A host or reader that went away must give EPIPE, not kill us.
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    drop_own_capabilities();
     let sigfd = match child_signalfd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -127,6 +130,29 @@ pub fn main() -> i32 {
         sup.kill_tree(id);
     }
     0
+}
+
+/// The supervisor acts for its children (metadata changes, opens) and must never
+/// be able to do more than they can: a root host's capabilities stop here. It
+/// needs none itself: tracing, /proc/PID/mem and pidfd_getfd on its own
+/// same-uid, capability-less children are allowed to any process.
+fn drop_own_capabilities() {
+    // SAFETY: prctl/capset on ourselves with integer arguments and local structs.
+    unsafe {
+        for cap in 0..64 {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
+        let header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this process
+        let data = [0u32; 6];
+        libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr());
+    }
 }
 
 fn child_signalfd() -> Result<OwnedFd, Error> {
@@ -363,6 +389,7 @@ impl Supervisor {
                     clock: Clock::new(&req.det),
                     identity: Identity::new(&req),
                     dirs: req.seed.map(|_| Dirs::default()),
+                    metadata: crate::handlers::metadata::Metadata::new(&req.writable, &req.deny),
                     exec,
                 };
                 self.owner.insert(st.pid, id);
@@ -533,8 +560,13 @@ impl Supervisor {
     /// nothing of it outlives `sl_wait`.
     fn reap_strays(&mut self) {
         let me = std::process::id();
-        let Ok(list) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) else { return };
-        for pid in list.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
+        let Ok(list) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) else {
+            return;
+        };
+        for pid in list
+            .split_whitespace()
+            .filter_map(|p| p.parse::<libc::pid_t>().ok())
+        {
             if self.owner.contains_key(&pid) {
                 continue;
             }
@@ -635,9 +667,9 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
         Err(_) => return, // the task died between poll and recv
     };
     let reply = sb
-        .clock
-        .as_mut()
-        .and_then(|c| c.handle(listener, &n))
+        .metadata
+        .handle(&n)
+        .or_else(|| sb.clock.as_mut().and_then(|c| c.handle(listener, &n)))
         .or_else(|| {
             let i = sb.identity.as_mut()?;
             i.caller = sb.exec.lineage_id(n.pid as libc::pid_t);

@@ -30,6 +30,9 @@ pub struct SpawnRequest {
     pub det: crate::policy::Determinism,
     /// Run without what this kernel cannot enforce (e.g. CPUID faulting) instead of failing.
     pub best_effort: bool,
+    /// Paths with write rules and denied paths: where metadata may change.
+    pub writable: Vec<Vec<u8>>,
+    pub deny: Vec<Vec<u8>>,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -166,6 +169,7 @@ impl SpawnRequest {
             Some(h) => e.u8(1).bytes(h),
             None => e.u8(0),
         };
+        e.list(&self.writable).list(&self.deny);
         e.0
     }
 
@@ -195,6 +199,8 @@ impl SpawnRequest {
                 _ => Some(d.bytes()?),
             },
         };
+        let writable = d.list()?;
+        let deny = d.list()?;
         Ok(SpawnRequest {
             argv,
             envp,
@@ -208,6 +214,8 @@ impl SpawnRequest {
             limits,
             det,
             best_effort: f & 32 != 0,
+            writable,
+            deny,
         })
     }
 }
@@ -292,6 +300,8 @@ mod tests {
                 hostname: Some(b"box".to_vec()),
             },
             best_effort: true,
+            writable: vec![b"/tmp/w".to_vec()],
+            deny: vec![b"/tmp/w/secret".to_vec(), b"/x".to_vec()],
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();

@@ -12,6 +12,7 @@
 //! children the parent had made before it, so two processes of a pipeline
 //! that exec concurrently still get the same bytes in every run.
 
+use super::fastclock::FastClock;
 use super::regs;
 use crate::supervisor::proto::SpawnRequest;
 use crate::vdso;
@@ -51,6 +52,8 @@ pub struct ExecState {
     /// rdtsc/rdtscp fault (PR_TSC_SIGSEGV, set in `child.rs`) and are answered.
     pub tsc: bool,
     lineage: HashMap<libc::pid_t, Lineage>,
+    /// Frozen mode: the clock answered in user space, and its start time.
+    fast: Option<(FastClock, i64)>,
 }
 
 /// A 64-bit mix (splitmix64's finalizer) of two values.
@@ -84,6 +87,8 @@ impl ExecState {
             cpuid: seeded && cpuid_ok,
             tsc: virtual_time,
             lineage,
+            fast: (req.det.time_mode == crate::policy::TimeMode::Frozen)
+                .then(|| (FastClock::new(), req.det.time_start_ns)),
         }
     }
 
@@ -99,6 +104,9 @@ impl ExecState {
         let p = self.lineage.entry(parent).or_default();
         p.children += 1;
         let id = mix(p.id, p.children);
+        if let Some((f, _)) = &mut self.fast {
+            f.forked(parent, child);
+        }
         self.lineage.insert(
             child,
             Lineage {
@@ -110,6 +118,17 @@ impl ExecState {
 
     pub fn on_gone(&mut self, pid: libc::pid_t) {
         self.lineage.remove(&pid);
+        if let Some((f, _)) = &mut self.fast {
+            f.gone(pid);
+        }
+    }
+
+    /// Frozen virtual time moved to `elapsed`: update every process's
+    /// user-space clock, before the sleeper that moved it resumes.
+    pub fn publish(&mut self, elapsed: i64) {
+        if let Some((f, _)) = &mut self.fast {
+            f.publish(elapsed);
+        }
     }
 
     /// A stable name for this task, the same in every run of the sandbox.
@@ -165,15 +184,22 @@ fn write_at(mem: &File, addr: u64, data: &[u8], what: &str) -> Result<(), String
     }
 }
 
-/// Redirect the vDSO of the new image; returns where a `syscall` instruction is.
-pub(super) fn patch_vdso(mem: &File, base: u64, wants: vdso::Wants) -> Result<Option<u64>, String> {
+/// Redirect the vDSO of the new image (with the user-space frozen clock when
+/// `frozen` = (start, elapsed) is given and it fits); returns the plan, with
+/// offsets made addresses.
+pub(super) fn patch_vdso(
+    mem: &File,
+    base: u64,
+    wants: vdso::Wants,
+    frozen: Option<(i64, i64)>,
+) -> Result<vdso::Plan, String> {
     let mut head = [0u8; 64];
     mem.read_exact_at(&mut head, base)
         .map_err(|e| format!("reading the vDSO header: {e}"))?;
     let mut image = vec![0u8; vdso::image_len(&head)?];
     mem.read_exact_at(&mut image, base)
         .map_err(|e| format!("reading the vDSO: {e}"))?;
-    let plan = vdso::plan(&image, wants)?;
+    let mut plan = vdso::plan(&image, wants, frozen)?;
     for p in &plan.patches {
         write_at(
             mem,
@@ -181,19 +207,21 @@ pub(super) fn patch_vdso(mem: &File, base: u64, wants: vdso::Wants) -> Result<Op
             &p.bytes,
             &format!("vDSO {}", p.symbol),
         )?;
-        let mut back = [0u8; 8];
+        let mut back = vec![0u8; p.bytes.len()];
         mem.read_exact_at(&mut back, base + p.offset)
             .map_err(|e| format!("reading back vDSO {}: {e}", p.symbol))?;
         if back != p.bytes {
             return Err(format!("vDSO {} did not take the redirect", p.symbol));
         }
     }
-    Ok(plan.syscall_offset.map(|o| base + o))
+    plan.syscall_offset = plan.syscall_offset.map(|o| base + o);
+    plan.fast = plan.fast.map(|(o, n)| (base + o, n));
+    Ok(plan)
 }
 
-/// Prepare the new image of `pid`, stopped at PTRACE_EVENT_EXEC. Returns a
-/// signal to deliver when resuming it (0 for none).
-pub fn at_exec(st: &mut ExecState, pid: libc::pid_t) -> Result<i32, Failure> {
+/// Prepare the new image of `pid`, stopped at PTRACE_EVENT_EXEC; `elapsed` is
+/// the virtual time now. Returns a signal to deliver when resuming it (0 for none).
+pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32, Failure> {
     if !st.active() {
         return Ok(0);
     }
@@ -215,11 +243,17 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t) -> Result<i32, Failure> {
         write_at(&mem, random, &bytes, "AT_RANDOM").map_err(refuse)?;
     }
     // Without a vDSO every clock read is a system call already.
-    let syscall_at = if st.wants.any() && ehdr != 0 {
-        patch_vdso(&mem, ehdr, st.wants).map_err(refuse)?
-    } else {
-        None
-    };
+    let mut syscall_at = None;
+    if st.wants.any() && ehdr != 0 {
+        let frozen = st.fast.as_ref().map(|(_, start)| (*start, elapsed));
+        let plan = patch_vdso(&mem, ehdr, st.wants, frozen).map_err(refuse)?;
+        if let (Some((f, _)), Some((data, slots))) = (&mut st.fast, plan.fast) {
+            f.installed(pid, data, slots);
+        } else if let Some((f, _)) = &mut st.fast {
+            f.gone(pid); // this image answers the clock by system calls
+        }
+        syscall_at = plan.syscall_offset;
+    }
     if !st.cpuid {
         return Ok(0);
     }

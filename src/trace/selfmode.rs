@@ -50,7 +50,7 @@ fn prepare() -> bool {
         time: true,
         ..Default::default()
     };
-    super::exec::patch_vdso(&mem, base, wants).is_ok()
+    super::exec::patch_vdso(&mem, base, wants, None).is_ok()
 }
 
 fn ready() -> bool {

@@ -414,14 +414,21 @@ static int daemonize(char **a) {
     if (c == 0) {
         setsid();
         become_stubborn();
+        int ready[2];
+        if (pipe(ready) != 0) _exit(1);
         pid_t g = fork();
         if (g == 0) {
             become_stubborn();
             setpgid(0, 0);
             printf("daemon=%d\n", getpid());
             fflush(stdout);
+            close(ready[1]);
             for (;;) pause();
         }
+        /* Leave only once the grandchild has printed (it closes its end). */
+        char b;
+        close(ready[1]);
+        while (read(ready[0], &b, 1) < 0 && errno == EINTR) {}
         _exit(0);
     }
     waitpid(c, NULL, 0);

@@ -1,0 +1,47 @@
+/* Benchmark probes run inside and outside the sandbox.
+ *   getppid N          time N getppid() calls with the child's own clock, print ns/call
+ *   getrandom T N      T threads, N getrandom(16) calls each (timed from outside)
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static long calls;
+
+static void *grloop(void *arg) {
+    (void)arg;
+    char buf[16];
+    for (long i = 0; i < calls; i++)
+        if (syscall(SYS_getrandom, buf, sizeof buf, 0) != (long)sizeof buf) exit(3);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    if (!strcmp(argv[1], "getppid")) {
+        long n = atol(argv[2]);
+        struct timespec a, b;
+        for (long i = 0; i < 1000; i++) syscall(SYS_getppid);
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+        printf("%.2f\n", ns / (double)n);
+        return 0;
+    }
+    if (!strcmp(argv[1], "getrandom") && argc > 3) {
+        int t = atoi(argv[2]);
+        calls = atol(argv[3]);
+        pthread_t th[64];
+        if (t < 1 || t > 64) return 2;
+        for (int i = 0; i < t; i++) pthread_create(&th[i], NULL, grloop, NULL);
+        for (int i = 0; i < t; i++) pthread_join(th[i], NULL);
+        return 0;
+    }
+    return 2;
+}
