@@ -230,19 +230,19 @@ typedef struct {
     /**
      * One of `SL_END_*`.
      */
-    int32_t reason;
+    int reason;
     /**
      * The first process's raw wait status, as `sl_wait` gives it.
      */
-    int32_t status;
+    int status;
     /**
      * The exit code when the first process exited, else -1.
      */
-    int32_t exit_code;
+    int exit_code;
     /**
      * The signal that killed the first process, else 0.
      */
-    int32_t signal;
+    int signal;
     /**
      * The first process dumped core.
      */
@@ -250,7 +250,7 @@ typedef struct {
     /**
      * With `SL_END_LIMIT`: the `SL_LIMIT_*` exceeded, else 0.
      */
-    int32_t limit;
+    int limit;
     /**
      * With `SL_END_SECCOMP`: the system call number, else -1.
      */
@@ -508,7 +508,7 @@ int sl_policy_allow_tcp_connect(sl_policy *policy, uint16_t port);
  * policy, unknown mode, negative `start_ns`). Not thread-safe with other calls
  * on the same policy.
  */
-int32_t sl_policy_set_time(sl_policy *policy, int32_t mode, int64_t start_ns);
+int sl_policy_set_time(sl_policy *policy, int mode, int64_t start_ns);
 
 /**
  * Set how far each clock read moves logical time (`SL_TIME_LOGICAL`), in ns.
@@ -519,7 +519,7 @@ int32_t sl_policy_set_time(sl_policy *policy, int32_t mode, int64_t start_ns);
  * clock. Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, `step_ns` not within
  * 1 ns .. 1 hour). Not thread-safe with other calls on the same policy.
  */
-int32_t sl_policy_set_time_step_ns(sl_policy *policy, int64_t step_ns);
+int sl_policy_set_time_step_ns(sl_policy *policy, int64_t step_ns);
 
 /**
  * Make the child see `n` CPUs; 0 returns to the host's count.
@@ -532,7 +532,7 @@ int32_t sl_policy_set_time_step_ns(sl_policy *policy, int64_t step_ns);
  * `SL_OK`, or `SL_E_INVALID` (NULL policy, `n` outside 0..1024). Not thread-safe
  * with other calls on the same policy.
  */
-int32_t sl_policy_set_cpu_count(sl_policy *policy, int32_t n);
+int sl_policy_set_cpu_count(sl_policy *policy, int n);
 
 /**
  * Make the child see `name` as the host name; NULL returns to the host's.
@@ -543,7 +543,7 @@ int32_t sl_policy_set_cpu_count(sl_policy *policy, int32_t n);
  * Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, bad name; the message says
  * why). Not thread-safe with other calls on the same policy.
  */
-int32_t sl_policy_set_hostname(sl_policy *policy, const char *name);
+int sl_policy_set_hostname(sl_policy *policy, const char *name);
 
 /**
  * Limit a resource of the whole sandbox; `value` 0 removes the limit.

@@ -286,21 +286,6 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
 
     drop_capabilities();
 
-    for r in &a.rlimits[..a.n_rlimits.min(4)] {
-        // soft = hard: the program cannot raise it.
-        let lim = [r[1], r[1]];
-        // SAFETY: prlimit64 on ourselves (pid 0) with a 16-byte rlimit from our stack.
-        check(a, Stage::Limits, unsafe {
-            syscall4(
-                libc::SYS_prlimit64,
-                0,
-                r[0] as usize,
-                lim.as_ptr() as usize,
-                0,
-            )
-        });
-    }
-
     // Survives exec and fork (research/spike-exec-ptrace.md Q1); set before
     // the filter, which refuses PR_SET_TSC so the program cannot undo it.
     // Set either way: clone copied the supervisor thread's setting, which
@@ -352,6 +337,23 @@ pub(crate) extern "C" fn child_main(arg: *mut c_void) -> c_int {
     if a.want_listener {
         // SAFETY: our copy of the listener must not reach the program.
         unsafe { syscall1(libc::SYS_close, listener as usize) };
+    }
+
+    // Limits come after the listener exists: the supervisor's own fds (closed at
+    // exec) may fill every number below a low open-files limit until then.
+    for r in &a.rlimits[..a.n_rlimits.min(4)] {
+        // soft = hard: the program cannot raise it.
+        let lim = [r[1], r[1]];
+        // SAFETY: prlimit64 on ourselves (pid 0) with a 16-byte rlimit from our stack.
+        check(a, Stage::Limits, unsafe {
+            syscall4(
+                libc::SYS_prlimit64,
+                0,
+                r[0] as usize,
+                lim.as_ptr() as usize,
+                0,
+            )
+        });
     }
 
     // Wait until the supervisor has attached with ptrace, so no exec goes unseen.

@@ -3,7 +3,7 @@
 use super::policy::{policy_mut, sl_policy};
 use super::{boundary, c_str};
 use crate::policy::TimeMode;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 /// `sl_policy_set_time` mode: the host's clocks, untouched (the default).
 pub const SL_TIME_REAL: i32 = 0;
@@ -60,7 +60,7 @@ const _: () = {
 /// policy, unknown mode, negative `start_ns`). Not thread-safe with other calls
 /// on the same policy.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_time(policy: *mut sl_policy, mode: i32, start_ns: i64) -> i32 {
+pub extern "C" fn sl_policy_set_time(policy: *mut sl_policy, mode: c_int, start_ns: i64) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_time", policy)? }.set_time(mode, start_ns)
@@ -75,7 +75,7 @@ pub extern "C" fn sl_policy_set_time(policy: *mut sl_policy, mode: i32, start_ns
 /// clock. Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, `step_ns` not within
 /// 1 ns .. 1 hour). Not thread-safe with other calls on the same policy.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_time_step_ns(policy: *mut sl_policy, step_ns: i64) -> i32 {
+pub extern "C" fn sl_policy_set_time_step_ns(policy: *mut sl_policy, step_ns: i64) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_time_step_ns", policy)? }.set_time_step_ns(step_ns)
@@ -92,7 +92,7 @@ pub extern "C" fn sl_policy_set_time_step_ns(policy: *mut sl_policy, step_ns: i6
 /// `SL_OK`, or `SL_E_INVALID` (NULL policy, `n` outside 0..1024). Not thread-safe
 /// with other calls on the same policy.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_cpu_count(policy: *mut sl_policy, n: i32) -> i32 {
+pub extern "C" fn sl_policy_set_cpu_count(policy: *mut sl_policy, n: c_int) -> c_int {
     boundary(|| {
         // SAFETY: NULL or live handle, by contract.
         unsafe { policy_mut("sl_policy_set_cpu_count", policy)? }.set_cpu_count(n)
@@ -107,7 +107,7 @@ pub extern "C" fn sl_policy_set_cpu_count(policy: *mut sl_policy, n: i32) -> i32
 /// Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, bad name; the message says
 /// why). Not thread-safe with other calls on the same policy.
 #[no_mangle]
-pub extern "C" fn sl_policy_set_hostname(policy: *mut sl_policy, name: *const c_char) -> i32 {
+pub extern "C" fn sl_policy_set_hostname(policy: *mut sl_policy, name: *const c_char) -> c_int {
     boundary(|| {
         let f = "sl_policy_set_hostname";
         // SAFETY: NULL or live handle, by contract.

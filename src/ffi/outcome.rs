@@ -50,17 +50,17 @@ const _: () = {
 #[repr(C)]
 pub struct sl_result {
     /// One of `SL_END_*`.
-    pub reason: i32,
+    pub reason: c_int,
     /// The first process's raw wait status, as `sl_wait` gives it.
-    pub status: i32,
+    pub status: c_int,
     /// The exit code when the first process exited, else -1.
-    pub exit_code: i32,
+    pub exit_code: c_int,
     /// The signal that killed the first process, else 0.
-    pub signal: i32,
+    pub signal: c_int,
     /// The first process dumped core.
     pub core_dumped: bool,
     /// With `SL_END_LIMIT`: the `SL_LIMIT_*` exceeded, else 0.
-    pub limit: i32,
+    pub limit: c_int,
     /// With `SL_END_SECCOMP`: the system call number, else -1.
     pub syscall: i64,
     /// Reserved for later fields; zero.

@@ -159,6 +159,25 @@ static void policy_errors(void)
     sl_policy_free(p);
 }
 
+static void profile_and_confine_errors(void)
+{
+    sl_policy *q = NULL;
+
+    CHECK_ERR(sl_policy_from_string(NULL, &q), SL_E_INVALID, "sl_policy_from_string", "text");
+    CHECK_ERR(sl_policy_from_string("seed = 1", NULL), SL_E_INVALID, "sl_policy_from_string",
+              "out");
+    CHECK_ERR(sl_policy_from_string("seed = 1\nraed = [\"/usr\"]\n", &q), SL_E_INVALID,
+              "line 2", "'raed'");
+    CHECK_ERR(sl_policy_from_file(NULL, &q), SL_E_INVALID, "sl_policy_from_file", "path");
+    CHECK_ERR(sl_policy_from_file("/tmp/x.toml", NULL), SL_E_INVALID, "sl_policy_from_file",
+              "out");
+    CHECK_ERR(sl_policy_from_file("/nonexistent-sandlock/p.toml", &q), SL_E_INVALID,
+              "sl_policy_from_file", "/nonexistent-sandlock/p.toml");
+    CHECK(q == NULL); /* never a partial policy */
+    /* NULL is refused before anything is applied: safe in the test process. */
+    CHECK_ERR(sl_confine_self(NULL), SL_E_INVALID, "sl_confine_self", "policy");
+}
+
 static void child_errors(void)
 {
     char *const argv[] = {ARG("/bin/true"), NULL};
@@ -228,6 +247,7 @@ int main(void)
 {
     codes_and_strerror();
     policy_errors();
+    profile_and_confine_errors();
     child_errors();
     queries();
     sl_policy_free(NULL);
