@@ -5,8 +5,10 @@
  *
  * A plain C99 program on the public API (include/sandlock.h); `sandlock-run
  * --help` describes the options. Exit status: the program's own, 128+N when
- * it was killed by signal N, 125 when the sandbox could not be set up, 2 on
- * bad usage. SIGINT, SIGTERM and SIGHUP are forwarded to the program.
+ * it was killed by signal N, 124 when the timeout expired, 123 when a resource
+ * limit was exceeded, 122 after a forbidden system call, 125 when the sandbox
+ * could not be set up, 2 on bad usage. SIGINT, SIGTERM and SIGHUP are
+ * forwarded to the program.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -23,7 +25,15 @@
 #include <unistd.h>
 
 #define EXIT_USAGE 2
+#define EXIT_SECCOMP 122
+#define EXIT_LIMIT 123
+#define EXIT_TIMEOUT 124
 #define EXIT_SETUP 125
+
+/* --seed's defaults: 2000-01-01T00:00:00Z, frozen; one CPU; this host name. */
+#define DEFAULT_START_SEC 946684800LL
+#define DEFAULT_HOSTNAME "sandlock"
+#define MAX_START_SEC 9223372036LL /* seconds whose ns still fit an int64_t */
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 

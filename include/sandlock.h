@@ -372,10 +372,15 @@ int sl_policy_allow_exec(sl_policy *policy, const char *path);
 /**
  * Make the run deterministic with this seed.
  *
- * `getrandom()`, and reads of `/dev/urandom` and `/dev/random` (however opened),
- * return bytes of a ChaCha stream keyed by `seed`: two runs with one seed read
- * the same bytes. If seeded bytes cannot be served, the run fails rather than
- * reading real entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
+ * `getrandom()` (syscall and vDSO), reads of `/dev/urandom` and `/dev/random`
+ * (however opened), the `AT_RANDOM` auxv bytes, `/proc/sys/kernel/random/uuid`
+ * and `boot_id` all come from ChaCha streams keyed by `seed` (one per process,
+ * by its place in the fork tree): two runs with one seed read the same bytes.
+ * A seed also turns off ASLR (and keeps it off), hides RDRAND/RDSEED in
+ * `cpuid` (strict mode needs CPUID faulting), answers `getcpu` with CPU 0, and
+ * lists directories sorted. Time is separate: see `sl_policy_set_time`. If
+ * seeded bytes cannot be served, the run fails rather than reading real
+ * entropy. Returns `SL_OK` or `SL_E_INVALID` (NULL policy).
  */
 int sl_policy_set_random_seed(sl_policy *policy, uint64_t seed);
 
