@@ -60,22 +60,54 @@ static void print_help(void)
     print_usage_line(stdout);
     fputs(
         "\n"
-        "Run PROG in an unprivileged sandbox: Landlock file rules, a seccomp filter,\n"
-        "and with --seed, deterministic randomness. A PROG without a slash is searched\n"
-        "in the child's PATH.\n"
+        "Run PROG in an unprivileged sandbox: Landlock file and TCP rules, a seccomp\n"
+        "filter, resource limits and, with --seed, a deterministic run. A PROG\n"
+        "without a slash is searched in the child's PATH.\n"
+        "\n"
+        "Policy file:\n"
+        "  --profile FILE     start from the TOML profile FILE (docs/profile.md); the\n"
+        "                     other options apply on top of it, wherever they are\n"
         "\n"
         "File access (repeatable; each PATH must be absolute and exist):\n"
         "  --read PATH        allow reading files and listing directories beneath PATH\n"
         "  --write PATH       allow reading, creating, writing, removing beneath PATH\n"
         "  --exec PATH        allow executing beneath PATH (once any --exec is given,\n"
         "                     programs may be executed only from --exec paths)\n"
+        "  --deny PATH        keep PATH unreachable, even beneath an allowed path\n"
+        "                     (absolute; need not exist, but its parent must)\n"
         "  --system           allow reading the system directories that exist here:\n"
         "                     /usr /lib /lib64 /bin /sbin /etc\n"
+        "\n",
+        stdout);
+    fputs(
+        "Network (repeatable; without either, no TCP bind or connect at all):\n"
+        "  --tcp-bind PORT    allow binding TCP PORT (0 to 65535; 0 = ephemeral)\n"
+        "  --tcp-connect PORT allow connecting to TCP PORT on any address\n"
         "\n"
-        "Determinism and limits:\n"
+        "Determinism:\n"
         "  --seed N           serve getrandom(), /dev/urandom and /dev/random from a\n"
-        "                     stream seeded by N (0 to 2^64-1, decimal or 0x hex)\n"
+        "                     stream seeded by N (0 to 2^64-1, decimal or 0x hex), and\n"
+        "                     turn on the settings below with defaults, unless given:\n"
+        "                     --time frozen@946684800 --cpus 1 --hostname sandlock\n"
+        "                     (with --profile, only those given on the command line)\n"
+        "  --time MODE[@SEC]  the child's clocks: real, offset (start at SEC, then run),\n"
+        "                     frozen (stay at SEC; sleeps advance them) or logical\n"
+        "                     (each read advances them by --time-step). SEC: seconds\n"
+        "                     since 1970, default 946684800 (2000-01-01T00:00:00Z)\n"
+        "  --time-step NS     logical time: ns added by each clock read (default 1 ms)\n"
+        "  --cpus N           the child sees N CPUs (1 to 1024; 0 = the host's count)\n"
+        "  --hostname NAME    the child sees NAME as the host name\n"
+        "\n",
+        stdout);
+    fputs(
+        "Limits (for the whole sandbox unless said; 0 = no limit):\n"
         "  --timeout SEC      kill the whole sandbox after SEC seconds (e.g. 2.5)\n"
+        "  --memory SIZE      total resident memory (bytes, or with a K, M or G suffix:\n"
+        "                     powers of 1024)\n"
+        "  --max-procs N      number of live processes (stops fork bombs)\n"
+        "  --max-files N      open files per process (more fail with EMFILE)\n"
+        "  --cpu-seconds N    total CPU time, in seconds\n"
+        "  --file-size SIZE   largest file a process may write (like --memory)\n"
         "  --best-effort      run even where the kernel cannot enforce every rule\n"
         "                     (the default is to refuse to run)\n"
         "\n"
@@ -84,8 +116,8 @@ static void print_help(void)
         "  --inherit-env      start from this process's environment\n"
         "  --clear-env        start from an empty environment (forgets earlier --env\n"
         "                     and --inherit-env)\n"
-        "  Without any of these three the child's environment is only\n"
-        "  PATH=" DEFAULT_PATH ".\n"
+        "  Without any of these three (or a --profile) the child's environment is\n"
+        "  only PATH=" DEFAULT_PATH ".\n"
         "\n"
         "Other:\n"
         "  --cwd DIR          run in DIR (listing it also needs a --read rule)\n"
@@ -93,11 +125,18 @@ static void print_help(void)
         "  --version          show the versions and exit\n"
         "\n"
         "Options taking a value also accept --option=VALUE.\n"
-        "\n"
-        "Exit status: PROG's exit status; 128+N when PROG was killed by signal N\n"
-        "(137 when --timeout expired); 125 when the sandbox could not be set up\n"
-        "(the reason is printed); 2 on bad usage. SIGINT, SIGTERM and SIGHUP are\n"
-        "forwarded to PROG.\n",
+        "\n",
+        stdout);
+    fputs(
+        "Exit status (anything but a normal exit is also explained on stderr):\n"
+        "  N                  PROG exited with status N\n"
+        "  128+N              PROG was killed by signal N\n"
+        "  2                  bad usage\n"
+        "  122                a process made a forbidden system call\n"
+        "  123                a limit (--memory, --max-procs, --cpu-seconds) was exceeded\n"
+        "  124                the --timeout expired\n"
+        "  125                the sandbox could not be set up (the reason is printed)\n"
+        "SIGINT, SIGTERM and SIGHUP are forwarded to PROG.\n",
         stdout);
 }
 
@@ -181,6 +220,82 @@ static int parse_timeout(const char *s, uint64_t *ms)
     return 0;
 }
 
+/* A plain decimal number, 0 to max; -1 if s is anything else. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s[0] < '0' || s[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > max) {
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Bytes, or a whole number with a K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (s[0] < '0' || s[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s) {
+        return -1;
+    }
+    switch (*end) {
+    case '\0':
+        break;
+    case 'K': case 'k': shift = 10; break;
+    case 'M': case 'm': shift = 20; break;
+    case 'G': case 'g': shift = 30; break;
+    case 'T': case 't': shift = 40; break;
+    default:
+        return -1;
+    }
+    if (*end != '\0' && end[1] != '\0') {
+        return -1;
+    }
+    if (shift != 0 && v > (UINT64_MAX >> shift)) {
+        return -1;
+    }
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* --time MODE[@SECONDS]: the SL_TIME_* mode and the start in ns. */
+static int parse_time(const char *s, int *mode, int64_t *start_ns)
+{
+    static const char *const modes[] = {"real", "offset", "frozen", "logical"};
+    static const int values[] = {SL_TIME_REAL, SL_TIME_OFFSET, SL_TIME_FROZEN, SL_TIME_LOGICAL};
+    const char *at = strchr(s, '@');
+    size_t len = at ? (size_t)(at - s) : strlen(s);
+    uint64_t sec = (uint64_t)DEFAULT_START_SEC;
+    size_t k;
+
+    if (at != NULL && parse_u64(at + 1, (uint64_t)MAX_START_SEC, &sec) != 0) {
+        return -1;
+    }
+    for (k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        if (strlen(modes[k]) == len && strncmp(s, modes[k], len) == 0) {
+            *mode = values[k];
+            *start_ns = (int64_t)sec * 1000000000LL;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static int set_env_pair(sl_policy *p, const char *pair)
 {
     const char *eq = strchr(pair, '=');
@@ -253,14 +368,14 @@ static void forward_signals(sl_child *c)
     }
 }
 
-/* Wait for the child, forwarding signals meanwhile; its raw status, or -1. */
-static int wait_forwarding(sl_child *c, int *status)
+/* Wait for the child, forwarding signals meanwhile, and say how it ended. */
+static int wait_forwarding(sl_child *c, sl_result *r)
 {
     int pidfd = sl_child_pidfd(c);
 
     for (;;) {
         struct pollfd fds[2];
-        int n;
+        int n, status;
 
         fds[0].fd = pidfd;
         fds[0].events = POLLIN;
@@ -270,9 +385,12 @@ static int wait_forwarding(sl_child *c, int *status)
         fds[1].revents = 0;
         if (pidfd < 0) {
             /* No pidfd: poll the child at a slow pace instead. */
-            int rc = sl_wait_timeout(c, 100, status);
+            int rc = sl_wait_timeout(c, 100, &status);
             if (rc != SL_E_TIMEOUT) {
-                return rc;
+                if (rc != SL_OK) {
+                    return rc;
+                }
+                break;
             }
             forward_signals(c);
             continue;
@@ -288,23 +406,166 @@ static int wait_forwarding(sl_child *c, int *status)
             break; /* the child exited */
         }
     }
-    return sl_wait(c, status);
+    return sl_wait_result(c, r);
+}
+
+static const char *signal_name(int sig)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {
+        {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
+        {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
+        {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+        {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
+        {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"}, {SIGTTIN, "SIGTTIN"},
+        {SIGTTOU, "SIGTTOU"}, {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+        {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGSYS, "SIGSYS"},
+    };
+    size_t k;
+
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (names[k].sig == sig) {
+            return names[k].name;
+        }
+    }
+    return "a real-time signal";
+}
+
+static const char *limit_name(int limit)
+{
+    switch (limit) {
+    case SL_LIMIT_MEMORY:
+        return "memory limit";
+    case SL_LIMIT_PROCESSES:
+        return "process limit";
+    case SL_LIMIT_OPEN_FILES:
+        return "open files limit";
+    case SL_LIMIT_CPU_SECONDS:
+        return "CPU time limit";
+    case SL_LIMIT_FILE_SIZE:
+        return "file size limit";
+    default:
+        return "resource limit";
+    }
+}
+
+/* Our exit status for how the sandbox ended; a line on stderr unless it exited. */
+static int exit_status(const sl_result *r, uint64_t timeout_ms)
+{
+    switch (r->reason) {
+    case SL_END_EXITED:
+        return r->exit_code;
+    case SL_END_TIMEOUT:
+        if (timeout_ms > 0) {
+            fprintf(stderr, "sandlock-run: timed out after %llu ms\n",
+                    (unsigned long long)timeout_ms);
+        } else {
+            fputs("sandlock-run: timed out (the profile's timeout_ms)\n", stderr);
+        }
+        return EXIT_TIMEOUT;
+    case SL_END_LIMIT:
+        fprintf(stderr, "sandlock-run: %s exceeded\n", limit_name(r->limit));
+        return EXIT_LIMIT;
+    case SL_END_SECCOMP:
+        fprintf(stderr, "sandlock-run: forbidden system call %lld\n", (long long)r->syscall);
+        return EXIT_SECCOMP;
+    default:
+        break;
+    }
+    if (r->signal > 0) { /* SL_END_SIGNALED, SL_END_KILLED */
+        fprintf(stderr, "sandlock-run: killed by signal %d (%s)%s\n", (int)r->signal,
+                signal_name(r->signal), r->core_dumped ? ", core dumped" : "");
+        return 128 + r->signal;
+    }
+    if (r->exit_code >= 0) {
+        return r->exit_code;
+    }
+    fprintf(stderr, "sandlock-run: the program ended with status 0x%x\n", (unsigned)r->status);
+    return EXIT_SETUP;
+}
+
+/* The options that take a value, as "--name VALUE" or "--name=VALUE". */
+static const char *const value_options[] = {
+    "--read",      "--write",   "--exec",      "--deny",      "--seed",      "--time",
+    "--time-step", "--cpus",    "--hostname",  "--timeout",   "--memory",    "--max-procs",
+    "--max-files", "--cpu-seconds", "--file-size", "--tcp-bind", "--tcp-connect", "--env",
+    "--cwd",       "--profile",
+};
+
+/*
+ * Find --profile among the options (before PROG), so that the policy starts
+ * from it whatever its place. 0 and *path set (or left NULL), or a usage error.
+ */
+static int find_profile(int argc, char **argv, const char **path)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i], *v = NULL;
+        size_t k;
+        int m = 0;
+
+        if (strcmp(arg, "--") == 0 || arg[0] != '-') {
+            break;
+        }
+        for (k = 0; k < sizeof value_options / sizeof value_options[0]; k++) {
+            if ((m = option_value(value_options[k], argc, argv, &i, &v)) != 0) {
+                break;
+            }
+        }
+        if (m < 0) {
+            return usage_error("missing value for ", arg);
+        }
+        if (m > 0 && strcmp(value_options[k], "--profile") == 0) {
+            if (*path != NULL) {
+                return usage_error("--profile may be given only once", NULL);
+            }
+            *path = v;
+        }
+    }
+    return 0;
+}
+
+/* A usage error naming the option and the bad value. */
+static int bad_value(const char *opt, const char *wants, const char *v)
+{
+    fprintf(stderr, "sandlock-run: %s wants %s, got: %s\n", opt, wants, v);
+    print_usage_line(stderr);
+    fputs("Try 'sandlock-run --help' for more information.\n", stderr);
+    return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
     sl_policy *p = NULL;
     sl_child *c = NULL;
-    int env_given = 0, ret = EXIT_SETUP, status = 0, i;
+    sl_result result;
+    int env_given = 0, ret = EXIT_SETUP, i;
+    int seed_given = 0, time_given = 0, cpus_given = 0, hostname_given = 0;
     uint64_t timeout_ms = 0;
-    const char *timeout_arg = NULL;
+    const char *profile = NULL;
 
-    if (sl_policy_new(&p) != SL_OK) {
+    memset(&result, 0, sizeof result);
+    ret = find_profile(argc, argv, &profile);
+    if (ret != 0) {
+        return ret;
+    }
+    if (profile != NULL) {
+        if (sl_policy_from_file(profile, &p) != SL_OK) {
+            return setup_error();
+        }
+        env_given = 1; /* the environment is the profile's */
+    } else if (sl_policy_new(&p) != SL_OK) {
         return setup_error();
     }
+    ret = EXIT_SETUP;
     for (i = 1; i < argc; i++) {
-        const char *arg = argv[i], *v = NULL;
-        int m;
+        const char *arg = argv[i], *v = NULL, *opt = NULL;
+        size_t k;
+        int m = 0, rc = SL_OK;
+        uint64_t n;
 
         if (strcmp(arg, "--") == 0) {
             i++;
@@ -354,58 +615,120 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        if ((m = option_value("--read", argc, argv, &i, &v)) != 0 ||
-            (m = option_value("--write", argc, argv, &i, &v)) != 0 ||
-            (m = option_value("--exec", argc, argv, &i, &v)) != 0 ||
-            (m = option_value("--seed", argc, argv, &i, &v)) != 0 ||
-            (m = option_value("--timeout", argc, argv, &i, &v)) != 0 ||
-            (m = option_value("--env", argc, argv, &i, &v)) != 0 ||
-            (m = option_value("--cwd", argc, argv, &i, &v)) != 0) {
-            int rc = SL_OK;
-            if (m < 0) {
-                ret = usage_error("missing value for ", arg);
+        for (k = 0; k < sizeof value_options / sizeof value_options[0]; k++) {
+            if ((m = option_value(value_options[k], argc, argv, &i, &v)) != 0) {
+                opt = value_options[k];
+                break;
+            }
+        }
+        if (m == 0) {
+            ret = usage_error("unknown option: ", arg);
+            goto out;
+        }
+        if (m < 0) {
+            ret = usage_error("missing value for ", arg);
+            goto out;
+        }
+        if (strcmp(opt, "--profile") == 0) {
+            continue; /* loaded above */
+        } else if (strcmp(opt, "--read") == 0) {
+            rc = sl_policy_allow_read(p, v);
+        } else if (strcmp(opt, "--write") == 0) {
+            rc = sl_policy_allow_write(p, v);
+        } else if (strcmp(opt, "--exec") == 0) {
+            rc = sl_policy_allow_exec(p, v);
+        } else if (strcmp(opt, "--deny") == 0) {
+            rc = sl_policy_deny_path(p, v);
+        } else if (strcmp(opt, "--seed") == 0) {
+            if (parse_seed(v, &n) != 0) {
+                ret = usage_error("--seed wants a number from 0 to 2^64-1, got: ", v);
                 goto out;
             }
-            if (strncmp(arg, "--read", 6) == 0) {
-                rc = sl_policy_allow_read(p, v);
-            } else if (strncmp(arg, "--write", 7) == 0) {
-                rc = sl_policy_allow_write(p, v);
-            } else if (strncmp(arg, "--exec", 6) == 0) {
-                rc = sl_policy_allow_exec(p, v);
-            } else if (strncmp(arg, "--seed", 6) == 0) {
-                uint64_t seed;
-                if (parse_seed(v, &seed) != 0) {
-                    ret = usage_error("--seed wants a number from 0 to 2^64-1, got: ", v);
-                    goto out;
-                }
-                rc = sl_policy_set_random_seed(p, seed);
-            } else if (strncmp(arg, "--timeout", 9) == 0) {
-                if (parse_timeout(v, &timeout_ms) != 0) {
-                    ret = usage_error("--timeout wants seconds (0 or more), got: ", v);
-                    goto out;
-                }
-                timeout_arg = v;
-                rc = sl_policy_set_timeout_ms(p, timeout_ms);
-            } else if (strncmp(arg, "--env", 5) == 0) {
-                env_given = 1;
-                ret = set_env_pair(p, v);
-                if (ret != 0) {
-                    goto out;
-                }
-            } else {
-                rc = sl_policy_set_cwd(p, v);
+            seed_given = 1;
+            rc = sl_policy_set_random_seed(p, n);
+        } else if (strcmp(opt, "--time") == 0) {
+            int mode;
+            int64_t start_ns;
+            if (parse_time(v, &mode, &start_ns) != 0) {
+                ret = bad_value(opt, "real, offset, frozen or logical, then @SECONDS optionally",
+                                v);
+                goto out;
             }
-            if (rc != SL_OK) {
-                goto setup_failed;
+            time_given = 1;
+            rc = sl_policy_set_time(p, mode, start_ns);
+        } else if (strcmp(opt, "--time-step") == 0) {
+            if (parse_u64(v, 3600000000000ULL, &n) != 0 || n == 0) {
+                ret = bad_value(opt, "nanoseconds from 1 to 3600000000000 (1 hour)", v);
+                goto out;
             }
-            continue;
+            rc = sl_policy_set_time_step_ns(p, (int64_t)n);
+        } else if (strcmp(opt, "--cpus") == 0) {
+            if (parse_u64(v, 1024, &n) != 0) {
+                ret = bad_value(opt, "a number of CPUs from 0 to 1024", v);
+                goto out;
+            }
+            cpus_given = 1;
+            rc = sl_policy_set_cpu_count(p, (int)n);
+        } else if (strcmp(opt, "--hostname") == 0) {
+            hostname_given = 1;
+            rc = sl_policy_set_hostname(p, v);
+        } else if (strcmp(opt, "--timeout") == 0) {
+            if (parse_timeout(v, &timeout_ms) != 0) {
+                ret = usage_error("--timeout wants seconds (0 or more), got: ", v);
+                goto out;
+            }
+            rc = sl_policy_set_timeout_ms(p, timeout_ms);
+        } else if (strcmp(opt, "--memory") == 0 || strcmp(opt, "--file-size") == 0) {
+            if (parse_size(v, &n) != 0) {
+                ret = bad_value(opt, "a size in bytes, or with a K, M or G suffix", v);
+                goto out;
+            }
+            rc = sl_policy_set_limit(
+                p, strcmp(opt, "--memory") == 0 ? SL_LIMIT_MEMORY : SL_LIMIT_FILE_SIZE, n);
+        } else if (strcmp(opt, "--max-procs") == 0 || strcmp(opt, "--max-files") == 0 ||
+                   strcmp(opt, "--cpu-seconds") == 0) {
+            int which = strcmp(opt, "--max-procs") == 0   ? SL_LIMIT_PROCESSES
+                        : strcmp(opt, "--max-files") == 0 ? SL_LIMIT_OPEN_FILES
+                                                          : SL_LIMIT_CPU_SECONDS;
+            if (parse_u64(v, UINT64_MAX, &n) != 0) {
+                ret = bad_value(opt, "a whole number (0 = no limit)", v);
+                goto out;
+            }
+            rc = sl_policy_set_limit(p, which, n);
+        } else if (strcmp(opt, "--tcp-bind") == 0 || strcmp(opt, "--tcp-connect") == 0) {
+            if (parse_u64(v, 65535, &n) != 0) {
+                ret = bad_value(opt, "a port from 0 to 65535", v);
+                goto out;
+            }
+            rc = strcmp(opt, "--tcp-bind") == 0 ? sl_policy_allow_tcp_bind(p, (uint16_t)n)
+                                                : sl_policy_allow_tcp_connect(p, (uint16_t)n);
+        } else if (strcmp(opt, "--env") == 0) {
+            env_given = 1;
+            ret = set_env_pair(p, v);
+            if (ret != 0) {
+                goto out;
+            }
+            ret = EXIT_SETUP;
+        } else {
+            rc = sl_policy_set_cwd(p, v);
         }
-        ret = usage_error("unknown option: ", arg);
-        goto out;
+        if (rc != SL_OK) {
+            goto setup_failed;
+        }
     }
     if (i >= argc) {
         ret = usage_error("no program given", NULL);
         goto out;
+    }
+    /* --seed: the whole run deterministic, except what was chosen explicitly
+     * (on the command line, or anywhere when a profile is given). */
+    if (seed_given && profile == NULL) {
+        if ((!time_given &&
+             sl_policy_set_time(p, SL_TIME_FROZEN, DEFAULT_START_SEC * 1000000000LL) != SL_OK) ||
+            (!cpus_given && sl_policy_set_cpu_count(p, 1) != SL_OK) ||
+            (!hostname_given && sl_policy_set_hostname(p, DEFAULT_HOSTNAME) != SL_OK)) {
+            goto setup_failed;
+        }
     }
     if (!env_given && sl_policy_set_env(p, "PATH", DEFAULT_PATH) != SL_OK) {
         goto setup_failed;
@@ -417,20 +740,10 @@ int main(int argc, char **argv)
     if (sl_spawn(p, SPAWN_ARGV(argv + i), &c) != SL_OK) {
         goto setup_failed;
     }
-    if (wait_forwarding(c, &status) != SL_OK) {
+    if (wait_forwarding(c, &result) != SL_OK) {
         goto setup_failed;
     }
-    if (WIFEXITED(status)) {
-        ret = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        ret = 128 + WTERMSIG(status);
-        if (sl_child_timed_out(c)) {
-            fprintf(stderr, "sandlock-run: %s: timed out after %s s, killed\n", argv[i],
-                    timeout_arg ? timeout_arg : "?");
-        }
-    } else {
-        ret = EXIT_SETUP;
-    }
+    ret = exit_status(&result, timeout_ms);
     goto out;
 
 setup_failed:

@@ -141,6 +141,7 @@ impl Supervisor {
                 resume(pid, 0);
                 return true;
             }
+            0 if sig == libc::SIGSYS && self.foreign_abi_call(pid) => {}
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
@@ -238,6 +239,45 @@ impl Supervisor {
             }
         }
         false
+    }
+
+    /// A SIGSYS stop from our filter's foreign-ABI trap: end the sandbox and
+    /// report the call. A program's own seccomp traps (native calls) pass on.
+    fn foreign_abi_call(&mut self, pid: libc::pid_t) -> bool {
+        // SAFETY: siginfo_t is plain data; PTRACE_GETSIGINFO fills it at a signal stop.
+        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: the tracee is in a signal-delivery stop; the kernel writes one siginfo_t.
+        if unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETSIGINFO,
+                pid,
+                0,
+                &mut si as *mut libc::siginfo_t,
+            )
+        } < 0
+        {
+            return false;
+        }
+        const SYS_SECCOMP: i32 = 1;
+        // SAFETY: reading the raw bytes of a plain struct; SIGSYS's fields are
+        // `void *call_addr` at 16, `int syscall` at 24, `unsigned arch` at 28.
+        let raw: [u8; 32] = unsafe { std::ptr::read((&si as *const libc::siginfo_t).cast()) };
+        let nr = i32::from_ne_bytes([raw[24], raw[25], raw[26], raw[27]]);
+        let arch = u32::from_ne_bytes([raw[28], raw[29], raw[30], raw[31]]);
+        let ours = arch != crate::seccomp::bpf::AUDIT_ARCH_X86_64
+            || (nr as u32) & crate::seccomp::bpf::X32_SYSCALL_BIT != 0;
+        if si.si_code != SYS_SECCOMP || !ours {
+            return false;
+        }
+        match self.owner.get(&pid).copied() {
+            Some(id) => self.end_sandbox(id, crate::outcome::End::Seccomp, nr as i64),
+            // SAFETY: a traced task of ours.
+            None => unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            },
+        }
+        // The task stays stopped until the SIGKILL just sent takes it.
+        true
     }
 
     /// A SIGSEGV stop: true if it was a trapped rdtsc/cpuid, now answered.

@@ -10,7 +10,7 @@
 # The tests find:
 #   - the supervisor through SANDLOCK_SUPERVISOR (the copied libsandlock.so,
 #     which is also next to the copied executables);
-#   - sources (tests/, include/, c-examples/) through SANDLOCK_SOURCE_DIR, a copy;
+#   - sources (tests/, include/, c-examples/, src/, docs/) through SANDLOCK_SOURCE_DIR, a copy;
 #     tests that use env!("CARGO_MANIFEST_DIR") need this checkout to be readable
 #     by the user, which is checked below;
 #   - HOME and TMPDIR in directories the user owns.
@@ -67,7 +67,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/sandlock-unprivileged.XXXXXX")
 chmod 755 "$work"
 mkdir -p "$work/bin" "$work/src" "$work/home" "$work/tmp"
 cp "$lib" "$work/bin/libsandlock.so"
-cp -r tests include c-examples "$work/src/"
+cp -r tests include c-examples src docs "$work/src/"
 chmod -R a+rX "$work/bin" "$work/src"
 chown "$uid:$gid" "$work/home" "$work/tmp"
 

@@ -570,6 +570,13 @@ fn emit_test(asm: &mut Asm, test: &ArgTest, hit: Label, miss: Label) {
 /// past the x32 check), an argument index above 5, or more than
 /// `BPF_MAXINSNS` instructions.
 pub fn assemble(spec: &FilterSpec) -> Result<Vec<libc::sock_filter>, String> {
+    assemble_with(spec, Action::KillProcess)
+}
+
+/// Like [`assemble`], with `foreign` as the answer to foreign-ABI calls (i386
+/// `int 0x80`, x32): `Trap` lets a tracer see which call it was (SIGSYS
+/// carries the number) before it kills the process itself.
+pub fn assemble_with(spec: &FilterSpec, foreign: Action) -> Result<Vec<libc::sock_filter>, String> {
     for rule in &spec.rules {
         if rule.nr >= X32_SYSCALL_BIT {
             return Err(format!(
@@ -588,7 +595,7 @@ pub fn assemble(spec: &FilterSpec) -> Result<Vec<libc::sock_filter>, String> {
     let segs = segments(spec)?;
 
     let mut asm = Asm::default();
-    let kill = SECCOMP_RET_KILL_PROCESS;
+    let kill = foreign.ret_value();
     let arch_ok = asm.label();
     let search = asm.label();
     let high_nr = asm.label();

@@ -40,6 +40,10 @@ pub struct FilterOptions {
     /// done on the child's behalf (`handlers/metadata.rs`): Landlock has no
     /// right for metadata.
     pub notify_metadata: bool,
+    /// Answer foreign-ABI calls with SIGSYS instead of killing at once, so the
+    /// supervisor (the tracer) can report the call before it kills the sandbox.
+    /// Only with a tracer: alone, a program could catch the SIGSYS.
+    pub trap_foreign: bool,
 }
 
 impl FilterOptions {
@@ -64,6 +68,7 @@ impl FilterOptions {
             sort_dirs: seeded,
             keep_no_aslr: req.no_aslr,
             notify_metadata: true,
+            trap_foreign: true,
         }
     }
 
@@ -479,7 +484,12 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
 
 /// The filter as a BPF program ready for `seccomp(SECCOMP_SET_MODE_FILTER)`.
 pub fn build_program(opts: &FilterOptions) -> Result<Vec<libc::sock_filter>, String> {
-    bpf::assemble(&build(opts))
+    let foreign = if opts.trap_foreign {
+        Action::Trap
+    } else {
+        Action::KillProcess
+    };
+    bpf::assemble_with(&build(opts), foreign)
 }
 
 #[cfg(test)]
