@@ -476,6 +476,29 @@ int sl_policy_allow_tcp_bind(sl_policy *policy, uint16_t port);
 int sl_policy_allow_tcp_connect(sl_policy *policy, uint16_t port);
 
 /**
+ * Let the child use UDP sockets (IPv4 and IPv6, any port).
+ *
+ * Without it, `socket(AF_INET*, SOCK_DGRAM)` fails with EACCES (so does DNS
+ * over UDP). Raw, packet, MPTCP and SCTP sockets, netlink other than
+ * `NETLINK_ROUTE`, and TCP Fast Open are always refused. Returns `SL_OK` or
+ * `SL_E_INVALID` (NULL policy).
+ */
+int sl_policy_allow_udp(sl_policy *policy, bool on);
+
+/**
+ * Let the child connect TCP sockets to a network and port: "ADDR[/PREFIX]:PORT".
+ *
+ * Examples: "10.0.0.0/8:443", "127.0.0.1:*" (any port), "[fd00::]/8:22". IPv4
+ * rules also match v4-mapped IPv6 addresses. The supervisor copies the address
+ * once, checks it, and connects the child's own socket itself, so the address
+ * checked is the one connected to (no TOCTOU); a blocking connect made this way
+ * waits at most 5 s. Connections matching no rule are left to the port rules
+ * of `sl_policy_allow_tcp_connect`. Returns `SL_OK` or `SL_E_INVALID` (NULL, or
+ * a rule that does not parse; the message says why).
+ */
+int sl_policy_allow_connect(sl_policy *policy, const char *rule);
+
+/**
  * Choose how the child's clocks run.
  *
  * `mode` is one of `SL_TIME_REAL`, `SL_TIME_OFFSET`, `SL_TIME_FROZEN`,

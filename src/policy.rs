@@ -102,6 +102,10 @@ pub struct Policy {
     /// TCP ports the child may bind / connect to (Landlock, ABI >= 4).
     pub tcp_bind: Vec<u16>,
     pub tcp_connect: Vec<u16>,
+    /// UDP sockets are allowed (any port).
+    pub allow_udp: bool,
+    /// Destination rules ("CIDR:port"), connected on the child's behalf.
+    pub connect_rules: Vec<String>,
     pub seed: Option<u64>,
     pub env: EnvSpec,
     pub cwd: Option<PathBuf>,
@@ -125,6 +129,8 @@ impl Clone for Policy {
             deny: self.deny.clone(),
             tcp_bind: self.tcp_bind.clone(),
             tcp_connect: self.tcp_connect.clone(),
+            allow_udp: self.allow_udp,
+            connect_rules: self.connect_rules.clone(),
             seed: self.seed,
             env: self.env.clone(),
             cwd: self.cwd.clone(),
@@ -218,6 +224,14 @@ impl Policy {
             self.tcp_connect.push(port);
         }
         self.forget_ruleset();
+    }
+
+    /// Add a destination rule like "10.0.0.0/8:443" (checked now).
+    pub fn allow_connect(&mut self, rule: &str) -> Result<()> {
+        crate::handlers::net::ConnectRule::parse(rule)
+            .map_err(|e| Error::invalid(format!("sl_policy_allow_connect: '{rule}': {e}")))?;
+        self.connect_rules.push(rule.to_string());
+        Ok(())
     }
 
     pub fn set_seed(&mut self, seed: u64) {

@@ -44,7 +44,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "file_size",
 ];
 /// The keys of `[network]`.
-pub const NETWORK_KEYS: &[&str] = &["tcp_bind", "tcp_connect"];
+pub const NETWORK_KEYS: &[&str] = &["tcp_bind", "tcp_connect", "udp", "connect"];
 /// The keys of `[time]`.
 pub const TIME_KEYS: &[&str] = &["mode", "start", "step_ns"];
 
@@ -372,6 +372,22 @@ impl Doc<'_> {
         let t = self.table(v, "network", NETWORK_KEYS)?;
         for (k, v) in in_order(t) {
             let key = format!("network.{}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "udp" => {
+                    p.allow_udp = self.bool(v, &key)?;
+                    continue;
+                }
+                "connect" => {
+                    for (s, span) in
+                        self.strings(v, &key, "an array of \"ADDR[/PREFIX]:PORT\" rules")?
+                    {
+                        p.allow_connect(s)
+                            .map_err(|e| self.setter_error(span, &key, e))?;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let bind = k.get_ref() == "tcp_bind";
             for item in self.array(v, &key, "an array of port numbers")?.iter() {
                 let port = self.u64(item, &key)?;

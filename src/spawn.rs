@@ -158,6 +158,12 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .iter()
             .map(|d| d.as_os_str().as_bytes().to_vec())
             .collect(),
+        allow_udp: policy.allow_udp,
+        connect: policy
+            .connect_rules
+            .iter()
+            .map(|r| r.as_bytes().to_vec())
+            .collect(),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

@@ -411,6 +411,10 @@ fn sandlock_run_cli() {
         &["--seed", "x", "--", "true"],
         &["--bogus", "--", "true"],
         &["--timeout", "-1", "--", "true"],
+        &["--memory", "12Q", "--", "true"],
+        &["--time", "sometimes", "--", "true"],
+        &["--tcp-bind", "65536", "--", "true"],
+        &["--max-procs", "-3", "--", "true"],
     ] {
         let out = sandlock_run(&exe, bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}\n{}", show(&out));
@@ -429,7 +433,13 @@ fn sandlock_run_cli() {
     let out = sandlock_run(&exe, &["--system", "--", "sh", "-c", "kill -KILL $$"]);
     assert_eq!(out.status.code(), Some(128 + 9), "{}", show(&out));
     let out = sandlock_run(&exe, &["--system", "--timeout", "0.2", "--", "sleep", "10"]);
-    assert_eq!(out.status.code(), Some(128 + 9), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(124), "{}", show(&out));
+    let out = sandlock_run(&exe, &["--system", "--", "sh", "-c", "kill -KILL $$"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sandlock-run: killed by signal 9 (SIGKILL)"),
+        "{}",
+        show(&out)
+    );
 
     // Setup errors: 125 and the library's message.
     for (args, needle) in [
@@ -541,6 +551,11 @@ fn sandlock_run_cli() {
             ),
             (&["--bogus"], 2),
             (&["--best-effort", "--read", "relative", "--", "true"], 125),
+            (&["--memory", "12Q", "--", "true"], 2),
+            (
+                &["--profile", "/nonexistent/profile.toml", "--", "true"],
+                125,
+            ),
         ] {
             let mut cmd = Command::new("valgrind");
             cmd.args(["--error-exitcode=99", "--leak-check=full", "--quiet"])
@@ -558,6 +573,162 @@ fn sandlock_run_cli() {
     } else {
         eprintln!("skipping sandlock-run under valgrind: valgrind is not installed");
     }
+
+    // Exit reasons: a timeout is 124, an exceeded limit 123, each with a line on stderr.
+    let start = Instant::now();
+    let out = sandlock_run(&exe, &["--system", "--timeout", "1", "--", "sleep", "30"]);
+    assert_eq!(out.status.code(), Some(124), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sandlock-run: timed out after 1000 ms"),
+        "{}",
+        show(&out)
+    );
+    assert!(start.elapsed() < Duration::from_secs(20), "{}", show(&out));
+    let out = sandlock_run(
+        &exe,
+        &[
+            "--system",
+            "--max-procs",
+            "5",
+            "--",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9; do sleep 5 & done; wait",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(123), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sandlock-run: process limit exceeded"),
+        "{}",
+        show(&out)
+    );
+    let out = sandlock_run(&exe, &["--memory", "12Q", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--memory"),
+        "{}",
+        show(&out)
+    );
+
+    // A forbidden system call (a 32-bit `int 0x80` getpid) is 122.
+    if cfg!(target_arch = "x86_64") {
+        let src = w.dir.join("int80.c");
+        std::fs::write(
+            &src,
+            "int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); return (int)(r & 1); }\n",
+        )
+        .unwrap();
+        let prog = w.dir.join("int80");
+        let mut cc = Command::new("gcc");
+        cc.arg(&src).arg("-o").arg(&prog);
+        let out = run(cc);
+        assert!(out.status.success(), "{}", show(&out));
+        let dir = w.dir.to_str().unwrap();
+        let out = sandlock_run(
+            &exe,
+            &["--system", "--read", dir, "--", prog.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(122), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("sandlock-run: forbidden system call 20"),
+            "{}",
+            show(&out)
+        );
+    }
+
+    // --seed: same bytes and a frozen clock at 2000-01-01, twice.
+    let det = |extra: &[&str]| {
+        let mut a = vec!["--system", "--seed", "1"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[
+            "--",
+            "sh",
+            "-c",
+            "head -c 16 /dev/urandom | od -x; date +%s",
+        ]);
+        let out = sandlock_run(&exe, &a);
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = det(&[]);
+    assert_eq!(first, det(&[]), "two runs with --seed 1 differ");
+    assert!(first.ends_with("\n946684800\n"), "{first}");
+    assert!(
+        det(&["--time", "frozen@1000000000"]).ends_with("\n1000000000\n"),
+        "--time frozen@SECONDS"
+    );
+    // An explicit --time real keeps the real clock.
+    let real: u64 = det(&["--time", "real"])
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(real > 1_600_000_000, "{real}");
+    let out = sandlock_run(
+        &exe,
+        &[
+            "--system",
+            "--seed",
+            "1",
+            "--cpus",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "nproc; hostname",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "3\nsandlock\n",
+        "{}",
+        show(&out)
+    );
+
+    // --profile: the policy starts from the file; other options apply on top.
+    let profile = w.dir.join("profile.toml");
+    let dirs: Vec<&str> = ["/usr", "/lib", "/lib64", "/bin", "/etc"]
+        .into_iter()
+        .filter(|d| Path::new(d).exists())
+        .collect();
+    std::fs::write(
+        &profile,
+        format!(
+            "read = {dirs:?}\nhostname = \"fromprofile\"\n\n[env]\nPATH = \"/usr/bin:/bin\"\nA = \"1\"\n"
+        ),
+    )
+    .unwrap();
+    let profile_s = profile.to_str().unwrap();
+    let out = sandlock_run(
+        &exe,
+        &[
+            "--env",
+            "B=2",
+            "--profile",
+            profile_s,
+            "--",
+            "sh",
+            "-c",
+            "hostname; echo $A$B",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fromprofile\n12\n",
+        "{}",
+        show(&out)
+    );
+    let bad = w.dir.join("bad.toml");
+    std::fs::write(&bad, "read = [\"/usr\"]\nseed = 1\nraed = [\"/etc\"]\n").unwrap();
+    let out = sandlock_run(&exe, &["--profile", bad.to_str().unwrap(), "--", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out));
+    assert!(
+        err.starts_with("sandlock-run: ") && err.contains("line 3") && err.contains("raed"),
+        "{}",
+        show(&out)
+    );
 
     // Seeded runs repeat; another seed differs.
     let probe = ["--", "sh", "-c", "head -c 32 /dev/urandom | od -An -tx1"];

@@ -171,3 +171,86 @@ fn tcp_bind_only_to_allowed_ports() {
         format!("errno {}", libc::EACCES)
     );
 }
+
+const SOCK: &str = "import socket, sys\nfam = {'inet': socket.AF_INET, 'inet6': socket.AF_INET6, 'unix': socket.AF_UNIX, 'netlink': socket.AF_NETLINK, 'packet': socket.AF_PACKET}\nty = {'stream': socket.SOCK_STREAM, 'dgram': socket.SOCK_DGRAM, 'raw': socket.SOCK_RAW}\ntry:\n    socket.socket(fam[sys.argv[1]], ty[sys.argv[2]], int(sys.argv[3])); print('ok')\nexcept OSError as e: print('errno', e.errno)";
+
+#[test]
+fn socket_families_udp_raw_mptcp_sctp() {
+    let p = Policy::system();
+    let run = |f: &str, t: &str, proto: i32| {
+        p.run(&["python3", "-c", SOCK, f, t, &proto.to_string()])
+            .1
+            .trim()
+            .to_string()
+    };
+    let e = |n: i32| format!("errno {n}");
+    // Natively (as any user) TCP, UDP, MPTCP and netlink-route sockets can be made.
+    assert_eq!(run("inet", "stream", 0), "ok");
+    assert_eq!(run("inet6", "stream", 0), "ok");
+    assert_eq!(run("unix", "dgram", 0), "ok");
+    assert_eq!(run("netlink", "raw", 0), "ok"); // NETLINK_ROUTE, for libc
+    assert_eq!(run("inet", "dgram", 0), e(libc::EACCES));
+    assert_eq!(run("inet6", "dgram", 0), e(libc::EACCES));
+    assert_eq!(run("inet", "raw", 1), e(libc::EACCES));
+    assert_eq!(run("inet", "stream", 262), e(libc::EPROTONOSUPPORT)); // MPTCP
+    assert_eq!(run("inet", "stream", 132), e(libc::EPROTONOSUPPORT)); // SCTP
+    assert_eq!(run("netlink", "raw", 9), e(libc::EAFNOSUPPORT)); // NETLINK_AUDIT
+    assert_eq!(run("packet", "raw", 0), e(libc::EAFNOSUPPORT));
+    // UDP when allowed.
+    let q = Policy::system();
+    assert_eq!(sl_policy_allow_udp(q.0, true), SL_OK);
+    assert_eq!(
+        q.run(&["python3", "-c", SOCK, "inet", "dgram", "0"])
+            .1
+            .trim(),
+        "ok"
+    );
+}
+
+#[test]
+fn tcp_fast_open_is_refused() {
+    let (_l, port) = listener();
+    let mut p = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_connect(p.0, port), SL_OK);
+    let fo = "import socket, sys\ns = socket.socket()\ntry:\n    s.sendto(b'x', 0x20000000, ('127.0.0.1', int(sys.argv[1]))); print('sent')\nexcept OSError as e: print('errno', e.errno)\ns2 = socket.socket()\ntry:\n    s2.setsockopt(socket.IPPROTO_TCP, 30, 1); print('set')\nexcept OSError as e: print('errno', e.errno)";
+    let out = p.run(&["python3", "-c", fo, &port.to_string()]).1;
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["errno", "1", "errno", "1"],
+        "{out}"
+    );
+    let _ = &mut p;
+}
+
+#[test]
+fn destination_rules_connect_on_behalf() {
+    let (_a, port) = listener();
+    let mut p = Policy::system();
+    // No port rule at all: only the destination rule can let this through.
+    assert_eq!(
+        sl_policy_allow_connect(p.0, c(&format!("127.0.0.0/8:{port}")).as_ptr()),
+        SL_OK
+    );
+    let run = |host: &str, port: u16| {
+        let code = format!(
+            "import socket\ns = socket.socket()\ntry:\n    s.connect(('{host}', {port})); print('connected', s.getpeername()[1])\nexcept OSError as e: print('errno', e.errno)"
+        );
+        p.run(&["python3", "-c", &code]).1.trim().to_string()
+    };
+    assert_eq!(run("127.0.0.1", port), format!("connected {port}"));
+    // Same network, another port: refused by Landlock (no port rule).
+    let (_b, other) = listener();
+    assert_eq!(run("127.0.0.1", other), format!("errno {}", libc::EACCES));
+    // A rule for another network does not match.
+    let q = Policy::system();
+    assert_eq!(
+        sl_policy_allow_connect(q.0, c(&format!("10.0.0.0/8:{port}")).as_ptr()),
+        SL_OK
+    );
+    let code = format!("import socket\ns = socket.socket()\ntry:\n    s.connect(('127.0.0.1', {port})); print('connected')\nexcept OSError as e: print('errno', e.errno)");
+    assert_eq!(
+        q.run(&["python3", "-c", &code]).1.trim(),
+        format!("errno {}", libc::EACCES)
+    );
+    let _ = &mut p;
+}

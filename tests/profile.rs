@@ -118,6 +118,17 @@ fn key_table() -> Vec<(&'static str, &'static str, Setter)> {
             "[network]\ntcp_connect = [443]",
             |p| p.allow_tcp(false, 443),
         ),
+        ("sl_policy_allow_udp", "[network]\nudp = true", |p| {
+            p.allow_udp = true
+        }),
+        (
+            "sl_policy_allow_connect",
+            "[network]\nconnect = [\"10.0.0.0/8:443\", \"127.0.0.1:*\"]",
+            |p| {
+                p.allow_connect("10.0.0.0/8:443").unwrap();
+                p.allow_connect("127.0.0.1:*").unwrap();
+            },
+        ),
         (
             "sl_policy_set_limit",
             "[limits]\nmemory = \"512M\"\nprocesses = 64\nopen_files = 256\n\

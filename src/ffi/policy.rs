@@ -298,3 +298,40 @@ pub extern "C" fn sl_policy_allow_tcp_connect(policy: *mut sl_policy, port: u16)
         Ok(())
     })
 }
+
+/// Let the child use UDP sockets (IPv4 and IPv6, any port).
+///
+/// Without it, `socket(AF_INET*, SOCK_DGRAM)` fails with EACCES (so does DNS
+/// over UDP). Raw, packet, MPTCP and SCTP sockets, netlink other than
+/// `NETLINK_ROUTE`, and TCP Fast Open are always refused. Returns `SL_OK` or
+/// `SL_E_INVALID` (NULL policy).
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_udp(policy: *mut sl_policy, on: bool) -> c_int {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_allow_udp", policy)? }.allow_udp = on;
+        Ok(())
+    })
+}
+
+/// Let the child connect TCP sockets to a network and port: "ADDR[/PREFIX]:PORT".
+///
+/// Examples: "10.0.0.0/8:443", "127.0.0.1:*" (any port), "[fd00::]/8:22". IPv4
+/// rules also match v4-mapped IPv6 addresses. The supervisor copies the address
+/// once, checks it, and connects the child's own socket itself, so the address
+/// checked is the one connected to (no TOCTOU); a blocking connect made this way
+/// waits at most 5 s. Connections matching no rule are left to the port rules
+/// of `sl_policy_allow_tcp_connect`. Returns `SL_OK` or `SL_E_INVALID` (NULL, or
+/// a rule that does not parse; the message says why).
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_connect(policy: *mut sl_policy, rule: *const c_char) -> c_int {
+    boundary(|| {
+        let f = "sl_policy_allow_connect";
+        // SAFETY: pointers are NULL or valid by contract.
+        let (p, rule) = unsafe { (policy_mut(f, policy)?, c_str(f, "rule", rule)?) };
+        let rule = rule
+            .to_str()
+            .map_err(|_| Error::invalid(format!("{f}: the rule is not UTF-8")))?;
+        p.allow_connect(rule)
+    })
+}

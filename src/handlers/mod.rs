@@ -3,6 +3,7 @@
 pub mod dirs;
 pub mod identity;
 pub mod metadata;
+pub mod net;
 pub mod path;
 pub mod random;
 pub mod time;

@@ -44,6 +44,10 @@ pub struct FilterOptions {
     /// supervisor (the tracer) can report the call before it kills the sandbox.
     /// Only with a tracer: alone, a program could catch the SIGSYS.
     pub trap_foreign: bool,
+    /// socket() families and TCP Fast Open checked by `handlers/net.rs`.
+    pub notify_socket: bool,
+    /// connect() too: the policy has destination rules.
+    pub notify_connect: bool,
 }
 
 impl FilterOptions {
@@ -69,6 +73,8 @@ impl FilterOptions {
             keep_no_aslr: req.no_aslr,
             notify_metadata: true,
             trap_foreign: true,
+            notify_socket: true,
+            notify_connect: !req.connect.is_empty(),
         }
     }
 
@@ -83,6 +89,8 @@ impl FilterOptions {
             || self.virtual_cpu
             || self.sort_dirs
             || self.notify_metadata
+            || self.notify_socket
+            || self.notify_connect
     }
 }
 
@@ -471,6 +479,30 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         }
     }
     rules.extend(determinism_rules(opts));
+    if opts.notify_socket {
+        use crate::handlers::net::{MSG_FASTOPEN, TCP_FASTOPEN_CONNECT};
+        let fastopen = |arg| {
+            vec![(
+                ArgTest::AnyBits {
+                    arg,
+                    mask: MSG_FASTOPEN,
+                },
+                EPERM,
+            )]
+        };
+        rules.push(rule(libc::SYS_socket, Vec::new(), Action::Notify));
+        rules.push(rule(
+            libc::SYS_setsockopt,
+            vec![(low32_eq(2, TCP_FASTOPEN_CONNECT), Action::Notify)],
+            Action::Allow,
+        ));
+        rules.push(rule(libc::SYS_sendto, fastopen(3), Action::Allow));
+        rules.push(rule(libc::SYS_sendmsg, fastopen(2), Action::Allow));
+        rules.push(rule(libc::SYS_sendmmsg, fastopen(3), Action::Allow));
+    }
+    if opts.notify_connect {
+        rules.push(rule(libc::SYS_connect, Vec::new(), Action::Notify));
+    }
     if opts.notify_metadata {
         for &sys in crate::handlers::metadata::SYSCALLS {
             rules.push(rule(sys, Vec::new(), Action::Notify));

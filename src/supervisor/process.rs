@@ -43,6 +43,8 @@ pub(crate) struct Sandbox {
     pub dirs: Option<Dirs>,
     /// Where chmod/chown/utimes/xattr may act.
     pub metadata: crate::handlers::metadata::Metadata,
+    /// Socket families, UDP, destination rules.
+    pub net: crate::handlers::net::Net,
     /// What each exec stop does, and the lineage of every task.
     pub exec: crate::trace::ExecState,
 }
@@ -390,6 +392,19 @@ impl Supervisor {
                     identity: Identity::new(&req),
                     dirs: req.seed.map(|_| Dirs::default()),
                     metadata: crate::handlers::metadata::Metadata::new(&req.writable, &req.deny),
+                    net: crate::handlers::net::Net {
+                        allow_udp: req.allow_udp,
+                        connect: req
+                            .connect
+                            .iter()
+                            .filter_map(|r| {
+                                crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(
+                                    r,
+                                ))
+                                .ok()
+                            })
+                            .collect(),
+                    },
                     exec,
                 };
                 self.owner.insert(st.pid, id);
@@ -667,8 +682,9 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
         Err(_) => return, // the task died between poll and recv
     };
     let reply = sb
-        .metadata
+        .net
         .handle(&n)
+        .or_else(|| sb.metadata.handle(&n))
         .or_else(|| sb.clock.as_mut().and_then(|c| c.handle(listener, &n)))
         .or_else(|| {
             let i = sb.identity.as_mut()?;

@@ -33,6 +33,9 @@ pub struct SpawnRequest {
     /// Paths with write rules and denied paths: where metadata may change.
     pub writable: Vec<Vec<u8>>,
     pub deny: Vec<Vec<u8>>,
+    /// UDP allowed, and destination rules ("CIDR:port") connected on behalf.
+    pub allow_udp: bool,
+    pub connect: Vec<Vec<u8>>,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -170,6 +173,7 @@ impl SpawnRequest {
             None => e.u8(0),
         };
         e.list(&self.writable).list(&self.deny);
+        e.u8(self.allow_udp as u8).list(&self.connect);
         e.0
     }
 
@@ -201,6 +205,8 @@ impl SpawnRequest {
         };
         let writable = d.list()?;
         let deny = d.list()?;
+        let allow_udp = d.u8()? != 0;
+        let connect = d.list()?;
         Ok(SpawnRequest {
             argv,
             envp,
@@ -216,6 +222,8 @@ impl SpawnRequest {
             best_effort: f & 32 != 0,
             writable,
             deny,
+            allow_udp,
+            connect,
         })
     }
 }
@@ -302,6 +310,8 @@ mod tests {
             best_effort: true,
             writable: vec![b"/tmp/w".to_vec()],
             deny: vec![b"/tmp/w/secret".to_vec(), b"/x".to_vec()],
+            allow_udp: true,
+            connect: vec![b"10.0.0.0/8:443".to_vec()],
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();

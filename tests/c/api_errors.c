@@ -73,6 +73,16 @@ static void policy_errors(void)
     CHECK_ERR(sl_policy_allow_exec(p, "/nonexistent/x"), SL_E_INVALID, "sl_policy_allow_exec",
               "/nonexistent/x");
 
+    CHECK_ERR(sl_policy_allow_udp(NULL, true), SL_E_INVALID, "sl_policy_allow_udp", "policy");
+    CHECK_OK(sl_policy_allow_udp(p, false));
+    CHECK_ERR(sl_policy_allow_connect(NULL, "10.0.0.0/8:443"), SL_E_INVALID,
+              "sl_policy_allow_connect", "policy");
+    CHECK_ERR(sl_policy_allow_connect(p, NULL), SL_E_INVALID, "sl_policy_allow_connect", "rule");
+    CHECK_ERR(sl_policy_allow_connect(p, "10.0.0.0/33:443"), SL_E_INVALID,
+              "sl_policy_allow_connect", "prefix");
+    CHECK_ERR(sl_policy_allow_connect(p, "example.com:80"), SL_E_INVALID,
+              "sl_policy_allow_connect", "example.com");
+    CHECK_OK(sl_policy_allow_connect(p, "[::1]:*"));
     CHECK_ERR(sl_policy_deny_path(NULL, "/etc/shadow"), SL_E_INVALID, "sl_policy_deny_path",
               "policy");
     CHECK_ERR(sl_policy_deny_path(p, NULL), SL_E_INVALID, "sl_policy_deny_path", "path");

@@ -1,0 +1,273 @@
+//! Network policy beyond Landlock's TCP ports.
+//!
+//! - `socket()` is answered here from its (register) arguments, which the child
+//!   cannot change after the call: UNIX sockets, TCP over IPv4/IPv6 and
+//!   `NETLINK_ROUTE` (what libc's `getaddrinfo` and `if_nameindex` read; changing
+//!   routes needs CAP_NET_ADMIN, which the sandbox lacks) are allowed. UDP only
+//!   when the policy allows it; MPTCP and SCTP (which Landlock's TCP rules do not
+//!   see), raw and packet sockets, other netlink protocols and every other family
+//!   are refused.
+//! - TCP Fast Open (`MSG_FASTOPEN`, `TCP_FASTOPEN_CONNECT`) would connect without
+//!   `connect()`, past Landlock: refused (the flags are checked in the filter).
+//! - Destination rules (`sl_policy_allow_connect`, "CIDR:port"): `connect()` is
+//!   notified, the address is copied once, and a matching connect is made *by
+//!   the supervisor* on the child's own socket (taken with `pidfd_getfd`), so
+//!   the address decided on is the one connected to. Everything else goes on to
+//!   Landlock's port rules unchanged.
+
+use super::Reply;
+use crate::seccomp::mem;
+use crate::seccomp::notify::SeccompNotif;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+pub const IPPROTO_MPTCP: i32 = 262;
+pub const TCP_FASTOPEN_CONNECT: u64 = 30;
+pub const MSG_FASTOPEN: u64 = 0x2000_0000;
+
+/// One destination rule: a network and a port (None = any port).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRule {
+    pub net: IpAddr,
+    pub prefix: u8,
+    pub port: Option<u16>,
+}
+
+impl ConnectRule {
+    /// Parse "10.0.0.0/8:443", "127.0.0.1:*", "[::1]:8080", "[fd00::]/8:*".
+    pub fn parse(s: &str) -> Result<ConnectRule, String> {
+        let (addr, port) = s.rsplit_once(':').ok_or("expected ADDRESS[/PREFIX]:PORT")?;
+        let port = match port {
+            "*" => None,
+            p => Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("'{p}' is not a port (0-65535 or *)"))?,
+            ),
+        };
+        let (ip, prefix) = match addr.split_once('/') {
+            Some((ip, len)) => (
+                ip,
+                Some(
+                    len.parse::<u8>()
+                        .map_err(|_| format!("'{len}' is not a prefix length"))?,
+                ),
+            ),
+            None => (addr, None),
+        };
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        let net: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("'{ip}' is not an IPv4 or IPv6 address"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(format!("prefix /{prefix} is longer than {max} bits"));
+        }
+        Ok(ConnectRule { net, prefix, port })
+    }
+
+    fn matches(&self, ip: IpAddr, port: u16) -> bool {
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        // A v4-mapped IPv6 address is the IPv4 address it maps.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.prefix),
+            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let (full, rest) = ((bits / 8) as usize, bits % 8);
+    if a[..full] != b[..full] {
+        return false;
+    }
+    rest == 0 || (a[full] ^ b[full]) & (0xff << (8 - rest)) == 0
+}
+
+pub struct Net {
+    pub allow_udp: bool,
+    pub connect: Vec<ConnectRule>,
+}
+
+impl Net {
+    /// Answer a network call, or None if `n` is not one handled here.
+    pub fn handle(&self, n: &SeccompNotif) -> Option<Reply> {
+        let a = n.data.args;
+        match n.data.nr as i64 {
+            libc::SYS_socket => Some(self.socket(a[0] as i32, a[1] as i32 & 0xf, a[2] as i32)),
+            libc::SYS_setsockopt
+                if a[1] as i32 == libc::IPPROTO_TCP && a[2] == TCP_FASTOPEN_CONNECT =>
+            {
+                Some(Reply::Errno(libc::EPERM))
+            }
+            libc::SYS_setsockopt => Some(Reply::Continue),
+            libc::SYS_connect if !self.connect.is_empty() => Some(self.connect(n)),
+            _ => None,
+        }
+    }
+
+    fn socket(&self, domain: i32, ty: i32, proto: i32) -> Reply {
+        match domain {
+            libc::AF_UNIX => Reply::Continue,
+            libc::AF_INET | libc::AF_INET6 => match (ty, proto) {
+                (_, IPPROTO_MPTCP) | (_, libc::IPPROTO_SCTP) => Reply::Errno(libc::EPROTONOSUPPORT),
+                (libc::SOCK_STREAM, 0) | (libc::SOCK_STREAM, libc::IPPROTO_TCP) => Reply::Continue,
+                (libc::SOCK_DGRAM, 0) | (libc::SOCK_DGRAM, libc::IPPROTO_UDP) if self.allow_udp => {
+                    Reply::Continue
+                }
+                _ => Reply::Errno(libc::EACCES),
+            },
+            libc::AF_NETLINK if proto == libc::NETLINK_ROUTE => Reply::Continue,
+            _ => Reply::Errno(libc::EAFNOSUPPORT),
+        }
+    }
+
+    fn connect(&self, n: &SeccompNotif) -> Reply {
+        let pid = n.pid as libc::pid_t;
+        let [fd, addr, len, ..] = n.data.args;
+        let len = (len as usize).min(128);
+        let mut raw = vec![0u8; len];
+        if len < 2 || mem::read(pid, addr, &mut raw).ok() != Some(len) {
+            return Reply::Continue; // let the kernel give its own error
+        }
+        let family = u16::from_ne_bytes([raw[0], raw[1]]) as i32;
+        let dest = match (family, len) {
+            (libc::AF_INET, 16..) => {
+                let port = u16::from_be_bytes([raw[2], raw[3]]);
+                Some((
+                    IpAddr::V4(Ipv4Addr::new(raw[4], raw[5], raw[6], raw[7])),
+                    port,
+                ))
+            }
+            (libc::AF_INET6, 28..) => {
+                let port = u16::from_be_bytes([raw[2], raw[3]]);
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&raw[8..24]);
+                Some((IpAddr::V6(Ipv6Addr::from(o)), port))
+            }
+            _ => None,
+        };
+        match dest {
+            Some((ip, port)) if self.connect.iter().any(|r| r.matches(ip, port)) => {
+                connect_for(pid, fd as i32, &raw)
+            }
+            // Not ours to allow: Landlock's port rules decide.
+            _ => Reply::Continue,
+        }
+    }
+}
+
+/// Connect the child's socket `fd` to the copied address `raw`, from here.
+fn connect_for(pid: libc::pid_t, fd: i32, raw: &[u8]) -> Reply {
+    let tgid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Tgid:")
+                    .and_then(|v| v.trim().parse::<i32>().ok())
+            })
+        })
+        .unwrap_or(pid);
+    // SAFETY: pidfd_open/pidfd_getfd create new fds owned here on success.
+    let sock = unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, tgid, 0) as i32;
+        if pidfd < 0 {
+            return Reply::Errno(crate::error::last_errno());
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd);
+        let s = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) as i32;
+        if s < 0 {
+            return Reply::Errno(crate::error::last_errno());
+        }
+        OwnedFd::from_raw_fd(s)
+    };
+    // The socket is shared with the child: a blocking connect would block the
+    // supervisor. Bound it (SO_SNDTIMEO also bounds connect) and restore after.
+    let mut old = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut olen = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    let t = libc::timeval {
+        tv_sec: 5,
+        tv_usec: 0,
+    };
+    // SAFETY: socket options on our duplicate, with correctly sized buffers.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&mut old as *mut libc::timeval).cast(),
+            &mut olen,
+        );
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&t as *const libc::timeval).cast(),
+            olen,
+        );
+        let r = libc::connect(
+            sock.as_raw_fd(),
+            raw.as_ptr().cast(),
+            raw.len() as libc::socklen_t,
+        );
+        let e = crate::error::last_errno();
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&old as *const libc::timeval).cast(),
+            olen,
+        );
+        if r < 0 {
+            Err(e)
+        } else {
+            Ok(())
+        }
+    };
+    match r {
+        Ok(()) => Reply::Value(0),
+        Err(e) => Reply::Errno(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_match() {
+        let r = ConnectRule::parse("10.0.0.0/8:443").unwrap();
+        assert!(r.matches("10.1.2.3".parse().unwrap(), 443));
+        assert!(!r.matches("10.1.2.3".parse().unwrap(), 80));
+        assert!(!r.matches("11.0.0.1".parse().unwrap(), 443));
+        assert!(r.matches("::ffff:10.9.9.9".parse().unwrap(), 443));
+        let any = ConnectRule::parse("127.0.0.1:*").unwrap();
+        assert!(any.matches("127.0.0.1".parse().unwrap(), 1));
+        assert!(!any.matches("127.0.0.2".parse().unwrap(), 1));
+        let v6 = ConnectRule::parse("[fd00::]/8:22").unwrap();
+        assert!(v6.matches("fdab::1".parse().unwrap(), 22));
+        assert!(!v6.matches("fe80::1".parse().unwrap(), 22));
+        let r = ConnectRule::parse("192.168.1.0/23:1").unwrap();
+        assert!(r.matches("192.168.0.200".parse().unwrap(), 1));
+        assert!(!r.matches("192.168.2.1".parse().unwrap(), 1));
+        for bad in [
+            "10.0.0.0/33:1",
+            "host:80",
+            "1.2.3.4",
+            "1.2.3.4:99999",
+            "::1/8",
+        ] {
+            assert!(ConnectRule::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
