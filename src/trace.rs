@@ -244,20 +244,9 @@ impl Supervisor {
     /// A SIGSYS stop from our filter's foreign-ABI trap: end the sandbox and
     /// report the call. A program's own seccomp traps (native calls) pass on.
     fn foreign_abi_call(&mut self, pid: libc::pid_t) -> bool {
-        // SAFETY: siginfo_t is plain data; PTRACE_GETSIGINFO fills it at a signal stop.
-        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: the tracee is in a signal-delivery stop; the kernel writes one siginfo_t.
-        if unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETSIGINFO,
-                pid,
-                0,
-                &mut si as *mut libc::siginfo_t,
-            )
-        } < 0
-        {
+        let Some(si) = regs::siginfo(pid) else {
             return false;
-        }
+        };
         const SYS_SECCOMP: i32 = 1;
         // SAFETY: reading the raw bytes of a plain struct; SIGSYS's fields are
         // `void *call_addr` at 16, `int syscall` at 24, `unsigned arch` at 28.

@@ -36,8 +36,8 @@ pub fn set(pid: libc::pid_t, r: &libc::user_regs_struct) -> Result<(), i32> {
     Ok(())
 }
 
-/// `si_code` of the signal the tracee is stopped for.
-pub fn si_code(pid: libc::pid_t) -> Option<i32> {
+/// The siginfo of the signal the tracee is stopped for.
+pub fn siginfo(pid: libc::pid_t) -> Option<libc::siginfo_t> {
     // SAFETY: siginfo_t is plain data; zero is a valid value.
     let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: the tracee is in a signal-delivery stop; the kernel fills `si`.
@@ -52,7 +52,12 @@ pub fn si_code(pid: libc::pid_t) -> Option<i32> {
     {
         return None;
     }
-    Some(si.si_code)
+    Some(si)
+}
+
+/// `si_code` of the signal the tracee is stopped for.
+pub fn si_code(pid: libc::pid_t) -> Option<i32> {
+    siginfo(pid).map(|si| si.si_code)
 }
 
 /// Execute one instruction (or finish a pending syscall exit) and wait for the
