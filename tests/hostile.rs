@@ -331,7 +331,6 @@ fn file_operations_outside_the_rules_fail() {
 /// path outside every rule can still have its metadata changed unless the
 /// filter stops these calls.
 #[test]
-#[ignore = "bug: chmod/chown/utimensat/setxattr/removexattr on paths outside every rule succeed (Landlock does not cover metadata; the seccomp filter does not either)"]
 fn host_file_metadata_is_out_of_reach() {
     let o = Outside::new("meta");
     let _ = xattr_set(&o.file, "user.keep", "1");
@@ -1444,4 +1443,23 @@ fn a_low_open_files_limit_does_not_deadlock_the_supervisor() {
 fn many_live_seeded_sandboxes_do_not_deadlock_the_supervisor() {
     let r = inner_result(&run_inner("inner_spawn_deadline", "many"));
     assert!(r.starts_with("ok"), "{r}");
+}
+
+#[test]
+fn metadata_changes_work_beneath_writable_paths() {
+    // The other side of host_file_metadata_is_out_of_reach: done on the child's
+    // behalf, chmod/utimes/xattrs still work where the policy allows writes.
+    let dir = scratch().join("meta-ok");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    let mut p = base();
+    p.write(&dir.to_string_lossy());
+    let f = dir.join("f");
+    let script = format!(
+        "touch {f} && chmod 600 {f} && touch -d @1 {f} && stat -c '%a %Y' {f} && chmod 640 /proc/self/fd/0 2>/dev/null; echo done",
+        f = f.display()
+    );
+    let (st, out) = p.run(&["/bin/sh", "-c", &script]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(out.lines().next(), Some("600 1"), "{out}");
 }
