@@ -45,6 +45,8 @@ pub(crate) struct Sandbox {
     pub metadata: crate::handlers::metadata::Metadata,
     /// What each exec stop does, and the lineage of every task.
     pub exec: crate::trace::ExecState,
+    /// Calls held for the host's event callback (None: no handler).
+    pub events: Option<crate::handlers::events::Events>,
 }
 
 pub(crate) struct Supervisor {
@@ -219,6 +221,9 @@ impl Supervisor {
                     next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
                 }
             }
+            if let Some(d) = sb.events.as_ref().and_then(|e| e.next_deadline()) {
+                next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
+            }
         }
         if self.sandboxes.values().any(|s| {
             s.limits[Limit::Memory.index()] != 0 || s.limits[Limit::CpuSeconds.index()] != 0
@@ -289,6 +294,15 @@ impl Supervisor {
             .collect();
         for id in expired {
             self.end_sandbox(id, End::Timeout, 0);
+        }
+        // Decisions the host did not make in time are denials.
+        for sb in self.sandboxes.values_mut() {
+            let (Some(ev), Some(l)) = (sb.events.as_mut(), sb.listener.as_ref()) else {
+                continue;
+            };
+            for p in ev.expired(now) {
+                handlers::send(l.as_raw_fd(), p.n.id, handlers::Reply::Errno(libc::EACCES));
+            }
         }
         if now >= self.next_limit_check {
             self.check_limits();
@@ -391,6 +405,14 @@ impl Supervisor {
                     dirs: req.seed.map(|_| Dirs::default()),
                     metadata: crate::handlers::metadata::Metadata::new(&req.writable, &req.deny),
                     exec,
+                    events: (req.events != 0).then(|| {
+                        crate::handlers::events::Events::new(
+                            req.events,
+                            &req.readable,
+                            &req.writable,
+                            &req.deny,
+                        )
+                    }),
                 };
                 self.owner.insert(st.pid, id);
                 self.started.insert(st.pid);
@@ -439,7 +461,14 @@ impl Supervisor {
         match sock::recv(fd, &mut buf, true) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Ok((n, _)) if n > 0 => {
-                if let Ok(Command::Kill { sig }) = Command::decode(&buf[..n]) {
+                if let Ok(Command::Decide {
+                    id: ev,
+                    action,
+                    errno,
+                }) = Command::decode(&buf[..n])
+                {
+                    self.on_decision(id, ev, crate::events::Decision::decode(action, errno));
+                } else if let Ok(Command::Kill { sig }) = Command::decode(&buf[..n]) {
                     if sig == libc::SIGKILL {
                         self.end_sandbox(id, End::Killed, 0);
                     } else if let Some(sb) = self.sandboxes.get(&id) {
@@ -474,6 +503,61 @@ impl Supervisor {
             return;
         }
         serve_one(l, sb);
+    }
+
+    /// The host decided on held call `ev` of sandbox `id`. Unknown or expired ids are ignored.
+    fn on_decision(&mut self, id: u64, ev: u64, d: crate::events::Decision) {
+        use crate::events::Decision;
+        let Some(sb) = self.sandboxes.get_mut(&id) else {
+            return;
+        };
+        let Some(p) = sb.events.as_mut().and_then(|e| e.take(ev)) else {
+            return;
+        };
+        let Some(l) = sb.listener.as_ref().map(|l| l.as_raw_fd()) else {
+            return;
+        };
+        // The task may have died meanwhile; then its pid must not be used.
+        if !notify::id_valid(l, p.n.id) {
+            return;
+        }
+        match d {
+            Decision::Deny(e) => handlers::send(l, p.n.id, handlers::Reply::Errno(e)),
+            Decision::Kill => {
+                handlers::send(l, p.n.id, handlers::Reply::Errno(libc::EACCES));
+                self.end_sandbox(id, End::Killed, 0);
+            }
+            Decision::Allow => {
+                crate::trace::mirror(&sb.exec);
+                let n = p.n;
+                let mut events = sb.events.take();
+                let reply = match events.as_mut() {
+                    Some(e) => e.allow(l, p, || answer(l, sb, &n)),
+                    None => handlers::Reply::Errno(libc::EACCES),
+                };
+                sb.events = events;
+                handlers::send(l, n.id, reply);
+            }
+        }
+    }
+
+    /// At the exec stop of `pid` (formerly `former`): false if the new image is
+    /// not what the host's callback allowed; the sandbox is then being killed.
+    pub fn exec_matches(&mut self, pid: libc::pid_t, former: libc::pid_t) -> bool {
+        let Some(&id) = self.owner.get(&pid).or_else(|| self.owner.get(&former)) else {
+            return true;
+        };
+        let Some(ev) = self.sandboxes.get_mut(&id).and_then(|s| s.events.as_mut()) else {
+            return true;
+        };
+        match ev.check_exec(pid, former) {
+            Ok(()) => true,
+            Err(why) => {
+                eprintln!("sandlock: pid {pid}: {why}; killing the sandbox");
+                self.end_sandbox(id, End::Killed, 0);
+                false
+            }
+        }
     }
 
     /// End a running sandbox for `end` (first cause wins), killing every task.
@@ -666,6 +750,18 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
         Ok(n) => n,
         Err(_) => return, // the task died between poll and recv
     };
+    let host = sb.host.as_ref().map(|h| h.as_raw_fd());
+    if let Some(r) = sb.events.as_mut().and_then(|e| e.hold(listener, &n, host)) {
+        handlers::send(listener, n.id, r);
+        return;
+    }
+    let reply = answer(listener, sb, &n);
+    handlers::send(listener, n.id, reply);
+}
+
+/// The usual handlers' answer to `n`.
+fn answer(listener: RawFd, sb: &mut Sandbox, n: &notify::SeccompNotif) -> handlers::Reply {
+    let n = *n;
     let reply = sb
         .metadata
         .handle(&n)
@@ -686,7 +782,7 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
         // A sleep moved frozen time: every user-space clock first.
         sb.exec.publish(c.elapsed());
     }
-    handlers::send(listener, n.id, reply);
+    reply
 }
 
 fn fail(reply_to: &OwnedFd, e: Error) {

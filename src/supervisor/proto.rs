@@ -33,6 +33,10 @@ pub struct SpawnRequest {
     /// Paths with write rules and denied paths: where metadata may change.
     pub writable: Vec<Vec<u8>>,
     pub deny: Vec<Vec<u8>>,
+    /// Paths with read or exec rules (where an allowed open may be done on the child's behalf).
+    pub readable: Vec<Vec<u8>>,
+    /// The event kinds the host's handler wants (`events::KIND_*`), 0 = none.
+    pub events: u32,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -49,12 +53,25 @@ pub enum Report {
     /// The sandbox is over: the first process's raw wait status, why it ended
     /// (`outcome::End`) and a detail (the limit or the syscall number).
     Exited { status: i32, end: u8, detail: i64 },
+    /// A held call waits for the host's decision (`Command::Decide` with the same id).
+    Event {
+        id: u64,
+        event: crate::events::Event,
+    },
 }
 
 /// Host → supervisor, on the per-child socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    Kill { sig: i32 },
+    Kill {
+        sig: i32,
+    },
+    /// The answer to `Report::Event` `id` (`events::Decision::encode`).
+    Decide {
+        id: u64,
+        action: u8,
+        errno: i32,
+    },
 }
 
 #[derive(Default)]
@@ -169,7 +186,8 @@ impl SpawnRequest {
             Some(h) => e.u8(1).bytes(h),
             None => e.u8(0),
         };
-        e.list(&self.writable).list(&self.deny);
+        e.list(&self.writable).list(&self.deny).list(&self.readable);
+        e.i32(self.events as i32);
         e.0
     }
 
@@ -201,6 +219,8 @@ impl SpawnRequest {
         };
         let writable = d.list()?;
         let deny = d.list()?;
+        let readable = d.list()?;
+        let events = d.i32()? as u32;
         Ok(SpawnRequest {
             argv,
             envp,
@@ -216,6 +236,8 @@ impl SpawnRequest {
             best_effort: f & 32 != 0,
             writable,
             deny,
+            readable,
+            events,
         })
     }
 }
@@ -235,6 +257,14 @@ impl Report {
                 end,
                 detail,
             } => e.u8(b'E').i32(*status).u8(*end).u64(*detail as u64),
+            Report::Event { id, event } => e
+                .u8(b'V')
+                .u64(*id)
+                .i32(event.kind as i32)
+                .i32(event.pid)
+                .bytes(&event.path)
+                .list(&event.argv)
+                .i32(event.flags),
         };
         e.0
     }
@@ -253,6 +283,16 @@ impl Report {
                 end: d.u8()?,
                 detail: d.u64()? as i64,
             },
+            b'V' => Report::Event {
+                id: d.u64()?,
+                event: crate::events::Event {
+                    kind: d.i32()? as u32,
+                    pid: d.i32()?,
+                    path: d.bytes()?,
+                    argv: d.list()?,
+                    flags: d.i32()?,
+                },
+            },
             _ => return Err("unknown report"),
         })
     }
@@ -260,9 +300,11 @@ impl Report {
 
 impl Command {
     pub fn encode(&self) -> Vec<u8> {
-        let Command::Kill { sig } = self;
         let mut e = Enc::default();
-        e.u8(b'K').i32(*sig);
+        match *self {
+            Command::Kill { sig } => e.u8(b'K').i32(sig),
+            Command::Decide { id, action, errno } => e.u8(b'D').u64(id).u8(action).i32(errno),
+        };
         e.0
     }
 
@@ -270,6 +312,11 @@ impl Command {
         let mut d = Dec(b);
         match d.u8()? {
             b'K' => Ok(Command::Kill { sig: d.i32()? }),
+            b'D' => Ok(Command::Decide {
+                id: d.u64()?,
+                action: d.u8()?,
+                errno: d.i32()?,
+            }),
             _ => Err("unknown command"),
         }
     }
@@ -302,6 +349,8 @@ mod tests {
             best_effort: true,
             writable: vec![b"/tmp/w".to_vec()],
             deny: vec![b"/tmp/w/secret".to_vec(), b"/x".to_vec()],
+            readable: vec![b"/usr".to_vec()],
+            events: 3,
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();
@@ -323,6 +372,16 @@ mod tests {
                 end: 5,
                 detail: -3,
             },
+            Report::Event {
+                id: 9,
+                event: crate::events::Event {
+                    kind: 1,
+                    pid: 4,
+                    path: b"/bin/true".to_vec(),
+                    argv: vec![b"true".to_vec(), b"x".to_vec()],
+                    flags: 0,
+                },
+            },
         ] {
             assert_eq!(Report::decode(&r.encode()).unwrap(), r);
         }
@@ -330,5 +389,11 @@ mod tests {
             Command::decode(&Command::Kill { sig: 9 }.encode()).unwrap(),
             Command::Kill { sig: 9 }
         );
+        let dec = Command::Decide {
+            id: 1 << 40,
+            action: 1,
+            errno: 13,
+        };
+        assert_eq!(Command::decode(&dec.encode()).unwrap(), dec);
     }
 }
