@@ -259,3 +259,41 @@ fn handler_arguments_are_checked() {
         SL_OK
     );
 }
+
+#[test]
+fn racing_thread_cannot_swap_the_executed_program() {
+    let prog = probe("execrace", &["-pthread"]);
+    let dir = scratch().join("xrace");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ok, deny) = (dir.join("okay"), dir.join("deny"));
+    for f in [&ok, &deny] {
+        if !f.exists() {
+            std::fs::copy(&prog, f).unwrap();
+        }
+    }
+    let mut p = Policy::system();
+    p.read(&scratch().to_string_lossy());
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "/xrace/deny", SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (ok, deny) = (ok.to_string_lossy(), deny.to_string_lossy());
+    let (mut ran_ok, mut killed) = (0, 0);
+    for _ in 0..20 {
+        let (child, rd) = p.spawn_captured(&[&prog, &ok, &deny]).unwrap();
+        let out = read_all(rd);
+        let mut res: sl_result = unsafe { std::mem::zeroed() };
+        assert_eq!(sl_wait_result(child.0, &mut res), SL_OK, "{}", last_error());
+        assert!(
+            !out.contains("/xrace/deny"),
+            "the denied program ran: {out}"
+        );
+        if res.reason == SL_END_KILLED {
+            // The swap came after the decision: caught at the exec stop.
+            killed += 1;
+        } else {
+            assert_eq!(out, format!("ran {ok}\n"));
+            ran_ok += 1;
+        }
+    }
+    eprintln!("allowed program ran {ran_ok} times, swap caught {killed} times");
+    assert!(r.seen().iter().any(|s| s.contains("/xrace/deny")));
+}
