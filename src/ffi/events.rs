@@ -91,7 +91,7 @@ pub type sl_event_fn =
 /// the supervisor checks that it is the same file (inode) and the same
 /// arguments that were decided on, and kills the sandbox (`SL_END_KILLED`) if
 /// not. For a `#!` script only the arguments after `argv[0]` are checked.
-/// Execs with more than 128 KiB of arguments fail with E2BIG while exec
+/// Execs with more than 64 KiB of arguments fail with E2BIG while exec
 /// events are on. An exec or open of a path that does not exist fails at once
 /// (ENOENT) without an event.
 ///

@@ -33,6 +33,7 @@ use crate::events::{Event, KIND_EXEC, KIND_OPEN};
 use crate::seccomp::mem;
 use crate::seccomp::notify::{self, SeccompNotif};
 use crate::supervisor::proto::Report;
+use crate::supervisor::sock;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -42,7 +43,9 @@ use std::time::Instant;
 
 /// Exec arguments larger than this (bytes) are refused with E2BIG while exec
 /// events are on: the event must carry all of them.
-pub const MAX_ARGV_BYTES: usize = 128 * 1024;
+pub const MAX_ARGV_BYTES: usize = 64 * 1024;
+/// Send-buffer space kept free for the exit report.
+const SEND_RESERVE: usize = 8192;
 
 pub struct Events {
     mask: u32,
@@ -254,8 +257,11 @@ impl Events {
         let Some(host) = host else {
             return Some(Reply::Errno(libc::EACCES));
         };
+        // Never wait for the host, and always leave room for the exit report:
+        // while the host does not read (a slow callback), new events are denied.
         let msg = Report::Event { id: n.id, event }.encode();
-        if crate::supervisor::sock::send(host, &msg, &[]).is_err() {
+        if sock::room(host) < 2 * msg.len() + SEND_RESERVE || sock::send_nowait(host, &msg).is_err()
+        {
             return Some(Reply::Errno(libc::EACCES));
         }
         self.pending.insert(
