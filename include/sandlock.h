@@ -220,6 +220,21 @@
 #define SL_EVENT_OPEN 2
 
 /**
+ * Event kind (and mask bit): a report, not a question. The library refused
+ * a call itself: the callback denied it (or did not answer in time, or
+ * answered garbage), an allowed exec turned out different at the exec stop
+ * (the sandbox is killed), or a metadata change (chmod, chown, utimes,
+ * xattrs) fell outside the writable paths. `denied` says what kind of call
+ * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, or 0 for others), `syscall`, `error`
+ * and `reason` say which, how and why; `path`/`argv`/`flags` are set as for
+ * that kind when known. The return value is ignored. Refusals made by the
+ * kernel (Landlock, the seccomp deny list) are not reported. Reports are
+ * best effort: they are dropped while the host is not reading (a callback
+ * that blocks).
+ */
+#define SL_EVENT_DENIED 4
+
+/**
  * Callback answer: let the call run (still subject to the policy's rules).
  */
 #define SL_ALLOW 0
@@ -334,6 +349,23 @@ typedef struct {
      * callback may write.
      */
     int deny_errno;
+    /**
+     * `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
+     * `SL_EVENT_OPEN`, or 0 for another call). Else 0.
+     */
+    int denied;
+    /**
+     * `SL_EVENT_DENIED`: the errno the call got. Else 0.
+     */
+    int error;
+    /**
+     * The system call number (x86_64 numbering).
+     */
+    int64_t syscall;
+    /**
+     * `SL_EVENT_DENIED`: why, in words. Else "".
+     */
+    const char *reason;
 } sl_event;
 
 /**

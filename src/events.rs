@@ -17,14 +17,17 @@ use std::time::Duration;
 /// Event kinds, also the bits of the handler's mask (`SL_EVENT_*`).
 pub const KIND_EXEC: u32 = 1;
 pub const KIND_OPEN: u32 = 2;
+/// A report (no decision): the library refused something itself.
+pub const KIND_DENIED: u32 = 4;
 /// Every kind the supervisor can report.
-pub const KINDS: u32 = KIND_EXEC | KIND_OPEN;
+pub const KINDS: u32 = KIND_EXEC | KIND_OPEN | KIND_DENIED;
 
 /// How long the supervisor waits for a decision before denying.
 pub const DECISION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a process of the sandbox is about to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a process of the sandbox is about to do (or, for `KIND_DENIED`, what
+/// the library refused: the kind is then `KIND_DENIED | refused_kind << 8`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Event {
     /// `KIND_*`.
     pub kind: u32,
@@ -36,6 +39,10 @@ pub struct Event {
     pub argv: Vec<Vec<u8>>,
     /// Open: the open flags. Exec: 0.
     pub flags: i32,
+    /// Denied: the system call refused, the errno it got, and why.
+    pub nr: i64,
+    pub errno: i32,
+    pub reason: String,
 }
 
 /// The host's answer to one event.

@@ -462,6 +462,9 @@ fn start_event_thread(
                             (h.decide)(&event)
                         }))
                         .unwrap_or(crate::events::Decision::Deny(libc::EACCES));
+                        if id == 0 {
+                            continue; // a refusal report: nothing to answer
+                        }
                         let (action, errno) = d.encode();
                         let msg = Command::Decide { id, action, errno }.encode();
                         // A sandbox that is over no longer listens: nothing to do.

@@ -49,6 +49,15 @@ unsafe extern "C" fn decide(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
     // SAFETY: a valid event for the duration of the call.
     let ev = unsafe { &mut *ev };
     let what = describe(ev);
+    if ev.kind == SL_EVENT_DENIED {
+        // SAFETY: a valid string for the duration of the call.
+        let why = unsafe { CStr::from_ptr(ev.reason) }.to_string_lossy();
+        r.seen.lock().unwrap().push(format!(
+            "denied kind={} nr={} errno={} {what} ({why})",
+            ev.denied, ev.syscall, ev.error
+        ));
+        return 12345; // ignored
+    }
     r.seen.lock().unwrap().push(format!(
         "{} {what}",
         if ev.kind == SL_EVENT_EXEC {
@@ -296,4 +305,39 @@ fn racing_thread_cannot_swap_the_executed_program() {
     }
     eprintln!("allowed program ran {ran_ok} times, swap caught {killed} times");
     assert!(r.seen().iter().any(|s| s.contains("/xrace/deny")));
+}
+
+#[test]
+fn refusals_are_reported() {
+    let dir = scratch().join("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap());
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "forbidden", SL_DENY, libc::EPERM)]);
+    with_handler(&p, SL_EVENT_EXEC | SL_EVENT_DENIED, &r);
+    let script = format!(
+        "/bin/echo forbidden; /bin/chmod 600 {}/file; echo done",
+        dir.display()
+    );
+    let (st, out) = sh(&p, &script);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(out.contains("done"), "{out}");
+    let seen = r.seen();
+    let want = format!(
+        "denied kind={SL_EVENT_EXEC} nr={} errno={} /bin/echo /bin/echo forbidden (refused by the event callback)",
+        libc::SYS_execve,
+        libc::EPERM
+    );
+    assert!(seen.contains(&want), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s.starts_with("denied kind=0 ")
+            && s.contains(&format!("errno={}", libc::EACCES))
+            && s.contains("writable")),
+        "{seen:?}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("file")).unwrap().permissions(),
+    );
+    assert_ne!(mode & 0o777, 0o600);
 }

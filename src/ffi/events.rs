@@ -16,6 +16,19 @@ pub const SL_EVENT_EXEC: i32 = 1;
 /// and `flags` (the `O_*` flags) are set.
 pub const SL_EVENT_OPEN: i32 = 2;
 
+/// Event kind (and mask bit): a report, not a question. The library refused
+/// a call itself: the callback denied it (or did not answer in time, or
+/// answered garbage), an allowed exec turned out different at the exec stop
+/// (the sandbox is killed), or a metadata change (chmod, chown, utimes,
+/// xattrs) fell outside the writable paths. `denied` says what kind of call
+/// (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, or 0 for others), `syscall`, `error`
+/// and `reason` say which, how and why; `path`/`argv`/`flags` are set as for
+/// that kind when known. The return value is ignored. Refusals made by the
+/// kernel (Landlock, the seccomp deny list) are not reported. Reports are
+/// best effort: they are dropped while the host is not reading (a callback
+/// that blocks).
+pub const SL_EVENT_DENIED: i32 = 4;
+
 /// Callback answer: let the call run (still subject to the policy's rules).
 pub const SL_ALLOW: i32 = 0;
 /// Callback answer: the call fails with `ev->deny_errno` (EACCES unless the callback set it).
@@ -30,6 +43,7 @@ pub const SL_EVENT_TIMEOUT_MS: i32 = 5000;
 const _: () = {
     assert!(SL_EVENT_EXEC as u32 == crate::events::KIND_EXEC);
     assert!(SL_EVENT_OPEN as u32 == crate::events::KIND_OPEN);
+    assert!(SL_EVENT_DENIED as u32 == crate::events::KIND_DENIED);
     assert!(SL_EVENT_TIMEOUT_MS as u128 == crate::events::DECISION_TIMEOUT.as_millis());
 };
 
@@ -56,6 +70,15 @@ pub struct sl_event {
     /// unless the callback writes another (1..4095). The only field the
     /// callback may write.
     pub deny_errno: c_int,
+    /// `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
+    /// `SL_EVENT_OPEN`, or 0 for another call). Else 0.
+    pub denied: c_int,
+    /// `SL_EVENT_DENIED`: the errno the call got. Else 0.
+    pub error: c_int,
+    /// The system call number (x86_64 numbering).
+    pub syscall: i64,
+    /// `SL_EVENT_DENIED`: why, in words. Else "".
+    pub reason: *const c_char,
 }
 
 /// An event callback: returns `SL_ALLOW`, `SL_DENY` or `SL_KILL`. Any other
@@ -116,7 +139,7 @@ pub extern "C" fn sl_policy_set_event_handler(
         };
         if mask == 0 || mask & !crate::events::KINDS != 0 {
             return Err(Error::invalid(format!(
-                "{f}: mask {mask:#x} must be a non-empty OR of SL_EVENT_EXEC and SL_EVENT_OPEN"
+                "{f}: mask {mask:#x} must be a non-empty OR of SL_EVENT_EXEC, SL_EVENT_OPEN and SL_EVENT_DENIED"
             )));
         }
         let userdata = userdata as usize;
@@ -138,9 +161,16 @@ fn call(
     let args: Vec<CString> = ev.argv.iter().map(|a| cstr(a)).collect();
     let mut ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    let is_exec = ev.kind == crate::events::KIND_EXEC;
+    let report = ev.kind & crate::events::KIND_DENIED != 0;
+    let (kind, denied) = if report {
+        (SL_EVENT_DENIED, (ev.kind >> 8) as c_int)
+    } else {
+        (ev.kind as c_int, 0)
+    };
+    let is_exec = (if report { denied } else { kind }) == SL_EVENT_EXEC;
+    let reason = cstr(ev.reason.as_bytes());
     let mut e = sl_event {
-        kind: ev.kind as c_int,
+        kind,
         pid: ev.pid,
         path: path.as_ptr(),
         argv: if is_exec {
@@ -151,6 +181,10 @@ fn call(
         argc: if is_exec { args.len() as c_int } else { 0 },
         flags: ev.flags,
         deny_errno: libc::EACCES,
+        denied,
+        error: ev.errno,
+        syscall: ev.nr,
+        reason: reason.as_ptr(),
     };
     // SAFETY: the caller of sl_policy_set_event_handler promised a callback
     // taking these arguments; every pointer in `e` lives until it returns.

@@ -29,7 +29,7 @@
 
 use super::path::{child_path, OpenCall};
 use super::Reply;
-use crate::events::{Event, KIND_EXEC, KIND_OPEN};
+use crate::events::{Event, KIND_DENIED, KIND_EXEC, KIND_OPEN};
 use crate::seccomp::mem;
 use crate::seccomp::notify::{self, SeccompNotif};
 use crate::supervisor::proto::Report;
@@ -61,6 +61,8 @@ pub struct Pending {
     pub n: SeccompNotif,
     pub deadline: Instant,
     what: What,
+    /// Exec: the program path as copied (for refusal reports).
+    exec_path: Vec<u8>,
 }
 
 enum What {
@@ -222,6 +224,8 @@ impl Events {
                 path,
                 argv: argv.clone(),
                 flags: 0,
+                nr,
+                ..Event::default()
             };
             (ev, What::Exec { file, argv })
         } else {
@@ -247,6 +251,8 @@ impl Events {
                 path: call.path.clone(),
                 argv: Vec::new(),
                 flags: call.flags,
+                nr,
+                ..Event::default()
             };
             (ev, What::Open { call, mode })
         };
@@ -259,6 +265,11 @@ impl Events {
         };
         // Never wait for the host, and always leave room for the exit report:
         // while the host does not read (a slow callback), new events are denied.
+        let exec_path = if is_exec {
+            event.path.clone()
+        } else {
+            Vec::new()
+        };
         let msg = Report::Event { id: n.id, event }.encode();
         if sock::room(host) < 2 * msg.len() + SEND_RESERVE || sock::send_nowait(host, &msg).is_err()
         {
@@ -270,9 +281,48 @@ impl Events {
                 n: *n,
                 deadline: Instant::now() + crate::events::DECISION_TIMEOUT,
                 what,
+                exec_path,
             },
         );
         Some(Reply::Done)
+    }
+
+    /// Tell the host (if it asked for `SL_EVENT_DENIED`) that the library
+    /// refused a call itself. Best effort: dropped if the host is not reading.
+    pub fn report_denied(&self, host: Option<RawFd>, ev: Event) {
+        let Some(host) = host else {
+            return;
+        };
+        if self.mask & KIND_DENIED == 0 {
+            return;
+        }
+        let msg = Report::Event { id: 0, event: ev }.encode();
+        if sock::room(host) >= 2 * msg.len() + SEND_RESERVE {
+            let _ = sock::send_nowait(host, &msg);
+        }
+    }
+
+    /// A refusal report about held call `p`.
+    pub fn denied_event(p: &Pending, errno: i32, reason: &str) -> Event {
+        let (kind, path, argv, flags) = match &p.what {
+            What::Exec { argv, .. } => (KIND_EXEC, Vec::new(), argv.clone(), 0),
+            What::Open { call, .. } => (KIND_OPEN, call.path.clone(), Vec::new(), call.flags),
+        };
+        let path = if kind == KIND_EXEC {
+            p.exec_path.clone()
+        } else {
+            path
+        };
+        Event {
+            kind: KIND_DENIED | kind << 8,
+            pid: p.n.pid as i32,
+            path,
+            argv,
+            flags,
+            nr: p.n.data.nr as i64,
+            errno,
+            reason: reason.into(),
+        }
     }
 
     pub fn take(&mut self, id: u64) -> Option<Pending> {

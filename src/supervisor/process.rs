@@ -11,7 +11,9 @@ use super::launch::{self, RequestFds};
 use super::proto::{Command, Report, SpawnRequest, BUF_LEN};
 use super::sock;
 use crate::error::{Code, Error};
-use crate::handlers::{self, dirs::Dirs, identity::Identity, random::Random, time::Clock};
+use crate::handlers::{
+    self, dirs::Dirs, events::Events, identity::Identity, random::Random, time::Clock,
+};
 use crate::outcome::{End, Limit, Limits};
 use crate::seccomp::notify;
 use std::collections::{HashMap, HashSet};
@@ -300,8 +302,11 @@ impl Supervisor {
             let (Some(ev), Some(l)) = (sb.events.as_mut(), sb.listener.as_ref()) else {
                 continue;
             };
+            let host = sb.host.as_ref().map(|h| h.as_raw_fd());
             for p in ev.expired(now) {
                 handlers::send(l.as_raw_fd(), p.n.id, handlers::Reply::Errno(libc::EACCES));
+                let why = "no decision from the event callback in time";
+                ev.report_denied(host, Events::denied_event(&p, libc::EACCES, why));
             }
         }
         if now >= self.next_limit_check {
@@ -521,10 +526,21 @@ impl Supervisor {
         if !notify::id_valid(l, p.n.id) {
             return;
         }
+        let host = sb.host.as_ref().map(|h| h.as_raw_fd());
         match d {
-            Decision::Deny(e) => handlers::send(l, p.n.id, handlers::Reply::Errno(e)),
+            Decision::Deny(e) => {
+                handlers::send(l, p.n.id, handlers::Reply::Errno(e));
+                if let Some(ev) = sb.events.as_ref() {
+                    let why = "refused by the event callback";
+                    ev.report_denied(host, Events::denied_event(&p, e, why));
+                }
+            }
             Decision::Kill => {
                 handlers::send(l, p.n.id, handlers::Reply::Errno(libc::EACCES));
+                if let Some(ev) = sb.events.as_ref() {
+                    let why = "the event callback killed the sandbox";
+                    ev.report_denied(host, Events::denied_event(&p, libc::EACCES, why));
+                }
                 self.end_sandbox(id, End::Killed, 0);
             }
             Decision::Allow => {
@@ -547,12 +563,24 @@ impl Supervisor {
         let Some(&id) = self.owner.get(&pid).or_else(|| self.owner.get(&former)) else {
             return true;
         };
-        let Some(ev) = self.sandboxes.get_mut(&id).and_then(|s| s.events.as_mut()) else {
+        let Some(sb) = self.sandboxes.get_mut(&id) else {
+            return true;
+        };
+        let host = sb.host.as_ref().map(|h| h.as_raw_fd());
+        let Some(ev) = sb.events.as_mut() else {
             return true;
         };
         match ev.check_exec(pid, former) {
             Ok(()) => true,
             Err(why) => {
+                let report = crate::events::Event {
+                    kind: crate::events::KIND_DENIED | crate::events::KIND_EXEC << 8,
+                    pid,
+                    nr: libc::SYS_execve,
+                    reason: format!("{why}; the sandbox was killed"),
+                    ..Default::default()
+                };
+                ev.report_denied(host, report);
                 eprintln!("sandlock: pid {pid}: {why}; killing the sandbox");
                 self.end_sandbox(id, End::Killed, 0);
                 false
@@ -757,6 +785,22 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
     }
     let reply = answer(listener, sb, &n);
     handlers::send(listener, n.id, reply);
+    let nr = n.data.nr as i64;
+    if reply == handlers::Reply::Errno(libc::EACCES)
+        && crate::handlers::metadata::SYSCALLS.contains(&nr)
+    {
+        if let Some(ev) = sb.events.as_ref() {
+            let report = crate::events::Event {
+                kind: crate::events::KIND_DENIED,
+                pid: n.pid as i32,
+                nr,
+                errno: libc::EACCES,
+                reason: "metadata change outside the policy's writable paths".into(),
+                ..Default::default()
+            };
+            ev.report_denied(host, report);
+        }
+    }
 }
 
 /// The usual handlers' answer to `n`.

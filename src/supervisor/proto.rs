@@ -264,7 +264,10 @@ impl Report {
                 .i32(event.pid)
                 .bytes(&event.path)
                 .list(&event.argv)
-                .i32(event.flags),
+                .i32(event.flags)
+                .u64(event.nr as u64)
+                .i32(event.errno)
+                .bytes(event.reason.as_bytes()),
         };
         e.0
     }
@@ -291,6 +294,9 @@ impl Report {
                     path: d.bytes()?,
                     argv: d.list()?,
                     flags: d.i32()?,
+                    nr: d.u64()? as i64,
+                    errno: d.i32()?,
+                    reason: String::from_utf8_lossy(&d.bytes()?).into_owned(),
                 },
             },
             _ => return Err("unknown report"),
@@ -380,6 +386,9 @@ mod tests {
                     path: b"/bin/true".to_vec(),
                     argv: vec![b"true".to_vec(), b"x".to_vec()],
                     flags: 0,
+                    nr: 59,
+                    errno: 13,
+                    reason: "why".into(),
                 },
             },
         ] {
