@@ -341,3 +341,22 @@ fn refusals_are_reported() {
     );
     assert_ne!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn fifo_open_does_not_block_the_supervisor() {
+    let dir = scratch().join("fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pipe");
+    if !fifo.exists() {
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+    let mut p = Policy::system();
+    p.write(dir.to_str().unwrap()).timeout_ms(20_000);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_OPEN, &r);
+    let f = fifo.display();
+    let (st, out) = sh(&p, &format!("(sleep 0.3; echo through > {f}) & cat {f}"));
+    assert_eq!((exited(st), out.as_str()), (Some(0), "through\n"));
+}

@@ -13,7 +13,9 @@
 //!   is not Landlocked, so it does that only when the file it opened (its real
 //!   path, read back from the descriptor) lies beneath a rule of the policy
 //!   that allows the access (read rules for reads, write rules for writes and
-//!   creation) and beneath no denied path, and never under /proc. Otherwise
+//!   creation) and beneath no denied path, never under /proc, and only for
+//!   regular files and directories (a FIFO or device open could block the
+//!   supervisor or act on opening). Otherwise
 //!   the call continues and Landlock decides: then the kernel re-reads the
 //!   path, and a racing thread could swap it for another path *that Landlock
 //!   also allows outside the policy's rules* (the implicit /dev carve-outs).
@@ -354,6 +356,11 @@ impl Events {
                 let Some(st) = fstat(file.as_raw_fd()) else {
                     return Reply::Errno(libc::EACCES);
                 };
+                // The kernel runs only regular files; and reading a FIFO's
+                // first bytes below would block the supervisor.
+                if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                    return Reply::Errno(libc::EACCES);
+                }
                 let script = std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
                     .ok()
                     .and_then(|mut f| {
@@ -408,7 +415,12 @@ impl Events {
         ) {
             Ok(held) => {
                 let real = real_path(held.as_raw_fd());
-                if !self.allowed(&real, write) {
+                // Only regular files and directories: opening a FIFO or a
+                // device could block the supervisor (or have side effects).
+                let plain = fstat(held.as_raw_fd()).is_some_and(|st| {
+                    matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR)
+                });
+                if !plain || !self.allowed(&real, write) {
                     return Reply::Continue;
                 }
                 if f & libc::O_CREAT != 0 && f & libc::O_EXCL != 0 {
@@ -417,11 +429,6 @@ impl Events {
                 if f & libc::O_PATH != 0 {
                     held
                 } else {
-                    let is_link = fstat(held.as_raw_fd())
-                        .is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK);
-                    if is_link {
-                        return Reply::Errno(libc::ELOOP);
-                    }
                     let again =
                         f & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW) | libc::O_NOCTTY;
                     let proc = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
