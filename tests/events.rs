@@ -360,3 +360,24 @@ fn fifo_open_does_not_block_the_supervisor() {
     let (st, out) = sh(&p, &format!("(sleep 0.3; echo through > {f}) & cat {f}"));
     assert_eq!((exited(st), out.as_str()), (Some(0), "through\n"));
 }
+
+#[test]
+fn many_children_with_handlers_at_once() {
+    let p = Policy::system();
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "no", SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_EXEC | SL_EVENT_OPEN, &r);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let p = &p;
+                s.spawn(move || sh(p, &format!("/bin/echo yes{i}; /bin/echo no{i}; true")))
+            })
+            .collect();
+        for (i, h) in hs.into_iter().enumerate() {
+            let (st, out) = h.join().unwrap();
+            assert_eq!(exited(st), Some(0), "{out}");
+            assert!(out.starts_with(&format!("yes{i}\n")), "{out}");
+            assert!(!out.contains(&format!("no{i}\n")), "{out}");
+        }
+    });
+}
