@@ -206,6 +206,56 @@
 #define SL_END_SECCOMP 6
 
 /**
+ * Event kind (and mask bit): a process is about to execute a program
+ * (`execve`, `execveat`). `path` and `argv` are set. The sandbox's first
+ * program, chosen by the host in `sl_spawn`, is not reported.
+ */
+#define SL_EVENT_EXEC 1
+
+/**
+ * Event kind (and mask bit): a process is about to open a file (`open`,
+ * `openat`, `openat2`). `path` (as the program passed it, possibly relative)
+ * and `flags` (the `O_*` flags) are set.
+ */
+#define SL_EVENT_OPEN 2
+
+/**
+ * Event kind (and mask bit): a report, not a question. The library refused
+ * a call itself: the callback denied it (or did not answer in time, or
+ * answered garbage), an allowed exec turned out different at the exec stop
+ * (the sandbox is killed), or a metadata change (chmod, chown, utimes,
+ * xattrs) fell outside the writable paths. `denied` says what kind of call
+ * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, or 0 for others), `syscall`, `error`
+ * and `reason` say which, how and why; `path`/`argv`/`flags` are set as for
+ * that kind when known. The return value is ignored. Refusals made by the
+ * kernel (Landlock, the seccomp deny list) are not reported. Reports are
+ * best effort: they are dropped while the host is not reading (a callback
+ * that blocks).
+ */
+#define SL_EVENT_DENIED 4
+
+/**
+ * Callback answer: let the call run (still subject to the policy's rules).
+ */
+#define SL_ALLOW 0
+
+/**
+ * Callback answer: the call fails with `ev->deny_errno` (EACCES unless the callback set it).
+ */
+#define SL_DENY 1
+
+/**
+ * Callback answer: kill the whole sandbox (it ends as `SL_END_KILLED`).
+ */
+#define SL_KILL 2
+
+/**
+ * How long the supervisor waits for a callback's answer before it denies the
+ * call with EACCES, in milliseconds. A late answer is ignored.
+ */
+#define SL_EVENT_TIMEOUT_MS 5000
+
+/**
  * A sandboxed child started by `sl_spawn`.
  *
  * `sl_wait`, `sl_try_wait`, `sl_wait_timeout`, `sl_child_kill` and the getters may
@@ -260,6 +310,69 @@ typedef struct {
      */
     int64_t reserved[4];
 } sl_result;
+
+/**
+ * What a sandboxed process is about to do, given to an `sl_event_fn`.
+ *
+ * Every pointer is valid only during the callback. The strings are exactly
+ * what the supervisor copied from the process once, and what the decision
+ * applies to (see `sl_policy_set_event_handler`).
+ */
+typedef struct {
+    /**
+     * One `SL_EVENT_*` kind.
+     */
+    int kind;
+    /**
+     * The calling thread's id (the pid for a single-threaded process).
+     */
+    int pid;
+    /**
+     * The program (exec) or the file (open), as the process passed it.
+     */
+    const char *path;
+    /**
+     * Exec: the `argc` arguments, NULL-terminated. Open: NULL.
+     */
+    const char *const *argv;
+    /**
+     * Exec: the number of arguments. Open: 0.
+     */
+    int argc;
+    /**
+     * Open: the `O_*` flags. Exec: 0.
+     */
+    int flags;
+    /**
+     * The errno the call fails with if the callback returns `SL_DENY`: EACCES
+     * unless the callback writes another (1..4095). The only field the
+     * callback may write.
+     */
+    int deny_errno;
+    /**
+     * `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
+     * `SL_EVENT_OPEN`, or 0 for another call). Else 0.
+     */
+    int denied;
+    /**
+     * `SL_EVENT_DENIED`: the errno the call got. Else 0.
+     */
+    int error;
+    /**
+     * The system call number (x86_64 numbering).
+     */
+    int64_t syscall;
+    /**
+     * `SL_EVENT_DENIED`: why, in words. Else "".
+     */
+    const char *reason;
+} sl_event;
+
+/**
+ * An event callback: returns `SL_ALLOW`, `SL_DENY` or `SL_KILL`. Any other
+ * value is treated as `SL_DENY` with EACCES.
+ */
+typedef int (*sl_event_fn)(sl_event *ev, void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -680,6 +793,49 @@ int sl_policy_from_file(const char *path, sl_policy **out);
  * `SL_OK` or a negative `SL_E_*` code as above.
  */
 int sl_confine_self(const sl_policy *policy);
+
+/**
+ * Ask `cb` about the events in `mask` (an OR of `SL_EVENT_*`) for every child
+ * spawned from this policy. `cb` NULL removes the handler (`mask` is then ignored).
+ *
+ * Threading: `cb` runs in the host on a library thread, one per child (named
+ * `sandlock-ev-PID`), never on the caller's thread; events of one child come
+ * one at a time, events of different children may come concurrently, so
+ * `cb` and `userdata` must be safe to use from several threads. `userdata`
+ * must stay valid until every child spawned with this handler has been freed
+ * (`sl_child_free` waits for a running callback of that child to return).
+ *
+ * Rules for the callback: it must not call `sl_wait*`, `sl_child_free` or other
+ * functions on the child the event comes from (the child cannot end while its
+ * thread waits for the answer; a wait would deadlock); other children and
+ * policies are fine. An answer that takes longer than `SL_EVENT_TIMEOUT_MS`
+ * denies the call with EACCES (the supervisor and the other sandboxes never
+ * wait for it); the callback's late answer is ignored. A callback that
+ * crashes or aborts takes the host down: that is out of the library's control.
+ *
+ * What the decision holds against: the process's memory is copied once, and
+ * a racing thread cannot change what happens after the decision. An allowed
+ * open is done by the supervisor itself, on the copied path, when the file
+ * lies beneath a rule of this policy that allows the access (and beneath no
+ * denied path): the process gets exactly the file decided on. Other allowed
+ * opens (for example the implicit `/dev/null`) run normally under Landlock.
+ * An allowed exec runs; before the new program runs its first instruction,
+ * the supervisor checks that it is the same file (inode) and the same
+ * arguments that were decided on, and kills the sandbox (`SL_END_KILLED`) if
+ * not. For a `#!` script only the arguments after `argv[0]` are checked.
+ * Execs with more than 64 KiB of arguments fail with E2BIG while exec
+ * events are on. An exec or open of a path that does not exist fails at once
+ * (ENOENT) without an event.
+ *
+ * Needs seccomp user notification; `sl_confine_self` refuses a policy with a
+ * handler. `sl_policy_clone` copies the handler.
+ *
+ * Returns `SL_OK`, or `SL_E_INVALID` (NULL policy, `mask` 0 or with unknown bits).
+ */
+int sl_policy_set_event_handler(sl_policy *policy,
+                                unsigned int mask,
+                                sl_event_fn cb,
+                                void *userdata);
 
 /**
  * Start `argv[0]` with arguments `argv` in a sandbox described by `policy`.

@@ -38,6 +38,9 @@ fn unsupported(policy: &Policy) -> Vec<&'static str> {
     if policy.seed.is_some() {
         out.push("sl_policy_set_random_seed (seeded randomness needs the supervisor)");
     }
+    if policy.events.is_some() {
+        out.push("sl_policy_set_event_handler (events need the supervisor)");
+    }
     if d.time_mode != TimeMode::Real {
         out.push("sl_policy_set_time (virtual time needs the supervisor)");
     }

@@ -15,6 +15,7 @@
 
 pub mod confine;
 pub mod error;
+pub mod events;
 pub mod features;
 pub mod ffi;
 pub mod landlock;

@@ -118,6 +118,8 @@ pub struct Policy {
     pub limits: crate::outcome::Limits,
     /// Virtual time and machine identity (clock mode, CPU count, hostname).
     pub det: Determinism,
+    /// The run-time decision handler, if any (`events.rs`).
+    pub events: Option<crate::events::Handler>,
     /// The Landlock ruleset built from `rules`, shared by every spawn.
     pub(crate) ruleset: Mutex<Option<Arc<Option<OwnedFd>>>>,
 }
@@ -139,6 +141,7 @@ impl Clone for Policy {
             best_effort: self.best_effort,
             limits: self.limits,
             det: self.det.clone(),
+            events: self.events.clone(),
             ruleset: Mutex::new(None),
         }
     }

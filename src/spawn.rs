@@ -9,7 +9,7 @@ use crate::supervisor::{link, sock};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 
 const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/usr/bin:/bin";
 
@@ -26,14 +26,31 @@ pub struct Outcome {
 /// A spawned sandbox, seen from the host.
 #[derive(Debug)]
 pub struct Child {
-    sock: OwnedFd,
+    sock: Arc<OwnedFd>,
     pid: i32,
     pidfd: OwnedFd,
     /// The exit report once received (held only briefly).
-    done: Mutex<Option<Outcome>>,
+    done: Arc<Done>,
     /// Held while reading the socket, so one waiter reads and others queue.
     /// Separate from `done`, so a kill or a getter never waits for a waiter.
     reader: Mutex<()>,
+    /// With an event handler: the thread that owns reading the socket
+    /// (`events.rs`); waiters then wait on `done` instead.
+    event_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The exit report (or the supervisor's death), shared with the event thread.
+#[derive(Debug, Default)]
+struct Done {
+    state: Mutex<DoneState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct DoneState {
+    outcome: Option<Outcome>,
+    /// The event thread saw the socket close without an exit report.
+    lost: bool,
 }
 
 /// Refuse what the kernel cannot enforce (strict) or note what is skipped (best effort).
@@ -46,6 +63,12 @@ pub(crate) fn check_kernel(policy: &Policy) -> Result<()> {
         return Err(Error::new(
             Code::Unsupported,
             "sl_spawn: a random seed needs seccomp user notification (Linux 5.0+), which this kernel lacks",
+        ));
+    }
+    if policy.events.is_some() && f & SL_FEATURE_SECCOMP_NOTIFY == 0 {
+        return Err(Error::new(
+            Code::Unsupported,
+            "sl_spawn: an event handler needs seccomp user notification (Linux 5.0+), which this kernel lacks",
         ));
     }
     if policy.best_effort {
@@ -164,6 +187,13 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .iter()
             .map(|r| r.as_bytes().to_vec())
             .collect(),
+        readable: policy
+            .rules
+            .iter()
+            .filter(|r| r.access != crate::policy::Access::Write)
+            .map(|r| r.path.as_os_str().as_bytes().to_vec())
+            .collect(),
+        events: policy.events.as_ref().map_or(0, |h| h.mask),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 
@@ -181,13 +211,27 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
         ));
     }
     match Report::decode(&buf[..n]) {
-        Ok(Report::Spawned { pid }) if got.len() == 1 => Ok(Child {
-            sock,
-            pid,
-            pidfd: got.remove(0),
-            done: Mutex::new(None),
-            reader: Mutex::new(()),
-        }),
+        Ok(Report::Spawned { pid }) if got.len() == 1 => {
+            let sock = Arc::new(sock);
+            let done = Arc::new(Done::default());
+            let event_thread = match &policy.events {
+                Some(h) => Some(start_event_thread(
+                    h.clone(),
+                    sock.clone(),
+                    done.clone(),
+                    pid,
+                )?),
+                None => None,
+            };
+            Ok(Child {
+                sock,
+                pid,
+                pidfd: got.remove(0),
+                done,
+                reader: Mutex::new(()),
+                event_thread,
+            })
+        }
         Ok(Report::Failed {
             code,
             errno,
@@ -228,6 +272,9 @@ impl Child {
 
     /// How the sandbox ended, waiting at most `timeout_ms` (None = forever).
     pub fn wait_outcome(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
+        if self.event_thread.is_some() {
+            return self.wait_event_thread(timeout_ms);
+        }
         let _reading = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(o) = self.outcome() {
             return Ok(Some(o));
@@ -257,13 +304,7 @@ impl Child {
                 }
             };
             if n == 0 {
-                return Err(Error::new(
-                    Code::Supervisor,
-                    format!(
-                        "sl_wait: the sandbox supervisor process died; child {} was killed with it",
-                        self.pid
-                    ),
-                ));
+                return Err(self.supervisor_died());
             }
             if let Ok(Report::Exited {
                 status,
@@ -277,14 +318,53 @@ impl Child {
                     end,
                     detail,
                 };
-                *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+                self.done.set(Some(o));
                 return Ok(Some(o));
             }
         }
     }
 
     fn outcome(&self) -> Option<Outcome> {
-        *self.done.lock().unwrap_or_else(|e| e.into_inner())
+        self.done.get().outcome
+    }
+
+    /// `wait_outcome` for a child whose event thread reads the socket.
+    fn wait_event_thread(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
+        let deadline =
+            timeout_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+        let mut st = self.done.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(o) = st.outcome {
+                return Ok(Some(o));
+            }
+            if st.lost {
+                return Err(self.supervisor_died());
+            }
+            st = match deadline {
+                None => self.done.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    self.done
+                        .cv
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    fn supervisor_died(&self) -> Error {
+        Error::new(
+            Code::Supervisor,
+            format!(
+                "sl_wait: the sandbox supervisor process died; child {} was killed with it",
+                self.pid
+            ),
+        )
     }
 
     pub fn kill(&self, sig: i32) -> Result<()> {
@@ -314,7 +394,98 @@ impl Drop for Child {
         if self.outcome().is_none() && self.kill(libc::SIGKILL).is_ok() {
             let _ = self.wait_outcome(Some(10_000));
         }
+        if let Some(t) = self.event_thread.take() {
+            // Wake the thread if it still reads (supervisor not answering);
+            // wait for a callback that is running, unless this is the
+            // callback's own thread (freeing its child from the callback).
+            // SAFETY: shutdown on our own socket; it stays open until the last Arc goes.
+            unsafe { libc::shutdown(self.sock.as_raw_fd(), libc::SHUT_RDWR) };
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
     }
+}
+
+impl Done {
+    fn get(&self) -> DoneState {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, outcome: Option<Outcome>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Some(o) => st.outcome = Some(o),
+            None => st.lost = true,
+        }
+        self.cv.notify_all();
+    }
+}
+
+/// Largest message the event thread reads (an exec event carries the argv).
+const EVENT_BUF_LEN: usize = crate::handlers::events::MAX_ARGV_BYTES + 64 * 1024;
+
+/// The thread that owns reading `sock`: it answers events with `h` and
+/// publishes the exit report in `done`. It ends with the report or the socket.
+fn start_event_thread(
+    h: crate::events::Handler,
+    sock: Arc<OwnedFd>,
+    done: Arc<Done>,
+    pid: i32,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("sandlock-ev-{pid}"))
+        .spawn(move || {
+            let mut buf = vec![0u8; EVENT_BUF_LEN];
+            loop {
+                let n = match sock::recv(sock.as_raw_fd(), &mut buf, false) {
+                    Ok((n, _)) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => 0,
+                };
+                if n == 0 {
+                    done.set(None);
+                    return;
+                }
+                match Report::decode(&buf[..n]) {
+                    Ok(Report::Exited {
+                        status,
+                        end,
+                        detail,
+                    }) => {
+                        let end = End::from_u8(end).unwrap_or_else(|| End::from_status(status));
+                        done.set(Some(Outcome {
+                            status,
+                            end,
+                            detail,
+                        }));
+                        return;
+                    }
+                    Ok(Report::Event { id, event }) => {
+                        // A panic in a Rust handler is a denial; a C callback
+                        // cannot unwind into us (it aborts, out of our control).
+                        let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            (h.decide)(&event)
+                        }))
+                        .unwrap_or(crate::events::Decision::Deny(libc::EACCES));
+                        if id == 0 {
+                            continue; // a refusal report: nothing to answer
+                        }
+                        let (action, errno) = d.encode();
+                        let msg = Command::Decide { id, action, errno }.encode();
+                        // A sandbox that is over no longer listens: nothing to do.
+                        let _ = sock::send(sock.as_raw_fd(), &msg, &[]);
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .map_err(|e| {
+            Error::sys(
+                "sl_spawn: starting the event thread",
+                e.raw_os_error().unwrap_or(0),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -114,6 +114,10 @@ impl Supervisor {
                 if former != pid {
                     self.forget(former);
                 }
+                if !self.exec_matches(pid, former) {
+                    resume(pid, 0);
+                    return false;
+                }
                 return self.on_exec(pid);
             }
             libc::PTRACE_EVENT_STOP => {

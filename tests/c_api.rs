@@ -266,6 +266,11 @@ fn spawn_basic() {
 }
 
 #[test]
+fn events() {
+    c_program("events", "tests/c/events.c", true, &[], true, &[]);
+}
+
+#[test]
 fn dlopen() {
     let so = cdylib();
     let names: Vec<PathBuf> = header_functions().into_iter().map(PathBuf::from).collect();

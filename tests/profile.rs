@@ -36,6 +36,10 @@ const NOT_SETTERS: &[&str] = &[
 const NO_KEY: &[(&str, &str)] = &[
     ("sl_policy_set_stdio", "takes fds of the calling process"),
     (
+        "sl_policy_set_event_handler",
+        "takes a function pointer of the calling process",
+    ),
+    (
         "sl_policy_clear_env",
         "a profile starts from an empty policy, whose environment is clear",
     ),

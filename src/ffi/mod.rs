@@ -25,12 +25,15 @@ mod profile;
 
 mod confine;
 
+mod events;
+
 mod child;
 
 pub use child::*;
 pub use confine::*;
 pub use determinism::*;
 pub use error::*;
+pub use events::*;
 pub use outcome::*;
 pub use policy::*;
 pub use profile::*;

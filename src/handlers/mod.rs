@@ -1,6 +1,7 @@
 //! Syscalls the supervisor answers itself, one file per virtualized thing.
 
 pub mod dirs;
+pub mod events;
 pub mod identity;
 pub mod metadata;
 pub mod net;

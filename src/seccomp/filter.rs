@@ -48,6 +48,11 @@ pub struct FilterOptions {
     pub notify_socket: bool,
     /// connect() too: the policy has destination rules.
     pub notify_connect: bool,
+    /// `execve`/`execveat` go to the event callback (`handlers/events.rs`),
+    /// except the child's first `execve`, recognized by its argv pointer
+    /// (`first_exec_argv`, an address in the supervisor's own memory).
+    pub notify_exec: bool,
+    pub first_exec_argv: u64,
 }
 
 impl FilterOptions {
@@ -65,7 +70,10 @@ impl FilterOptions {
             urandom_fd_hi: *slots.end(),
             notify_time: d.time_mode != TimeMode::Real,
             notify_sleep: matches!(d.time_mode, TimeMode::Frozen | TimeMode::Logical),
-            notify_open: seeded || d.cpu_count.is_some() || d.hostname.is_some(),
+            notify_open: seeded
+                || d.cpu_count.is_some()
+                || d.hostname.is_some()
+                || req.events & crate::events::KIND_OPEN != 0,
             notify_uname: d.hostname.is_some(),
             notify_affinity: d.cpu_count.is_some(),
             virtual_cpu: seeded || d.cpu_count.is_some(),
@@ -75,6 +83,8 @@ impl FilterOptions {
             trap_foreign: true,
             notify_socket: true,
             notify_connect: !req.connect.is_empty(),
+            notify_exec: req.events & crate::events::KIND_EXEC != 0,
+            first_exec_argv: 0,
         }
     }
 
@@ -91,6 +101,7 @@ impl FilterOptions {
             || self.notify_metadata
             || self.notify_socket
             || self.notify_connect
+            || self.notify_exec
     }
 }
 
@@ -507,6 +518,20 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         for &sys in crate::handlers::metadata::SYSCALLS {
             rules.push(rule(sys, Vec::new(), Action::Notify));
         }
+    }
+    if opts.notify_exec {
+        let first = ArgTest::MaskedEq {
+            arg: 1,
+            mask: u64::MAX,
+            value: opts.first_exec_argv,
+            low32: false,
+        };
+        rules.push(rule(
+            libc::SYS_execve,
+            vec![(first, Action::Allow)],
+            Action::Notify,
+        ));
+        rules.push(rule(libc::SYS_execveat, Vec::new(), Action::Notify));
     }
     FilterSpec {
         default: Action::Allow,

@@ -195,9 +195,6 @@ fn read_record(fd: RawFd) -> Result<Option<(Stage, i32)>> {
 }
 
 pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
-    let opts = FilterOptions::for_request(req, random_fd_slots(&req.limits));
-    let mut filter = build_program(&opts)
-        .map_err(|e| Error::new(Code::Internal, format!("seccomp filter: {e}")))?;
     let candidates = cstrings(&req.candidates, "the program path")?;
     let argv = cstrings(&req.argv, "an argument")?;
     let envp = cstrings(&req.envp, "an environment variable")?;
@@ -208,6 +205,12 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
         .transpose()
         .map_err(|_| Error::invalid("sl_spawn: cwd contains a NUL byte"))?;
     let (cand_p, argv_p, envp_p) = (pointers(&candidates), pointers(&argv), pointers(&envp));
+    let mut opts = FilterOptions::for_request(req, random_fd_slots(&req.limits));
+    // The child's own first exec (the host chose it) is not an event; every
+    // later exec stop is checked against a decision (handlers/events.rs).
+    opts.first_exec_argv = argv_p.as_ptr() as u64;
+    let mut filter = build_program(&opts)
+        .map_err(|e| Error::new(Code::Internal, format!("seccomp filter: {e}")))?;
 
     let (rlimits, n_rlimits) = rlimits_for(&req.limits);
     let (status_ours, status_child) = sock::seqpacket_pair()

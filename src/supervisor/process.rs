@@ -11,7 +11,9 @@ use super::launch::{self, RequestFds};
 use super::proto::{Command, Report, SpawnRequest, BUF_LEN};
 use super::sock;
 use crate::error::{Code, Error};
-use crate::handlers::{self, dirs::Dirs, identity::Identity, random::Random, time::Clock};
+use crate::handlers::{
+    self, dirs::Dirs, events::Events, identity::Identity, random::Random, time::Clock,
+};
 use crate::outcome::{End, Limit, Limits};
 use crate::seccomp::notify;
 use std::collections::{HashMap, HashSet};
@@ -47,6 +49,8 @@ pub(crate) struct Sandbox {
     pub net: crate::handlers::net::Net,
     /// What each exec stop does, and the lineage of every task.
     pub exec: crate::trace::ExecState,
+    /// Calls held for the host's event callback (None: no handler).
+    pub events: Option<crate::handlers::events::Events>,
 }
 
 pub(crate) struct Supervisor {
@@ -221,6 +225,9 @@ impl Supervisor {
                     next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
                 }
             }
+            if let Some(d) = sb.events.as_ref().and_then(|e| e.next_deadline()) {
+                next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
+            }
         }
         if self.sandboxes.values().any(|s| {
             s.limits[Limit::Memory.index()] != 0 || s.limits[Limit::CpuSeconds.index()] != 0
@@ -291,6 +298,18 @@ impl Supervisor {
             .collect();
         for id in expired {
             self.end_sandbox(id, End::Timeout, 0);
+        }
+        // Decisions the host did not make in time are denials.
+        for sb in self.sandboxes.values_mut() {
+            let (Some(ev), Some(l)) = (sb.events.as_mut(), sb.listener.as_ref()) else {
+                continue;
+            };
+            let host = sb.host.as_ref().map(|h| h.as_raw_fd());
+            for p in ev.expired(now) {
+                handlers::send(l.as_raw_fd(), p.n.id, handlers::Reply::Errno(libc::EACCES));
+                let why = "no decision from the event callback in time";
+                ev.report_denied(host, Events::denied_event(&p, libc::EACCES, why));
+            }
         }
         if now >= self.next_limit_check {
             self.check_limits();
@@ -406,6 +425,14 @@ impl Supervisor {
                             .collect(),
                     },
                     exec,
+                    events: (req.events != 0).then(|| {
+                        crate::handlers::events::Events::new(
+                            req.events,
+                            &req.readable,
+                            &req.writable,
+                            &req.deny,
+                        )
+                    }),
                 };
                 self.owner.insert(st.pid, id);
                 self.started.insert(st.pid);
@@ -454,7 +481,14 @@ impl Supervisor {
         match sock::recv(fd, &mut buf, true) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Ok((n, _)) if n > 0 => {
-                if let Ok(Command::Kill { sig }) = Command::decode(&buf[..n]) {
+                if let Ok(Command::Decide {
+                    id: ev,
+                    action,
+                    errno,
+                }) = Command::decode(&buf[..n])
+                {
+                    self.on_decision(id, ev, crate::events::Decision::decode(action, errno));
+                } else if let Ok(Command::Kill { sig }) = Command::decode(&buf[..n]) {
                     if sig == libc::SIGKILL {
                         self.end_sandbox(id, End::Killed, 0);
                     } else if let Some(sb) = self.sandboxes.get(&id) {
@@ -489,6 +523,84 @@ impl Supervisor {
             return;
         }
         serve_one(l, sb);
+    }
+
+    /// The host decided on held call `ev` of sandbox `id`. Unknown or expired ids are ignored.
+    fn on_decision(&mut self, id: u64, ev: u64, d: crate::events::Decision) {
+        use crate::events::Decision;
+        let Some(sb) = self.sandboxes.get_mut(&id) else {
+            return;
+        };
+        let Some(p) = sb.events.as_mut().and_then(|e| e.take(ev)) else {
+            return;
+        };
+        let Some(l) = sb.listener.as_ref().map(|l| l.as_raw_fd()) else {
+            return;
+        };
+        // The task may have died meanwhile; then its pid must not be used.
+        if !notify::id_valid(l, p.n.id) {
+            return;
+        }
+        let host = sb.host.as_ref().map(|h| h.as_raw_fd());
+        match d {
+            Decision::Deny(e) => {
+                handlers::send(l, p.n.id, handlers::Reply::Errno(e));
+                if let Some(ev) = sb.events.as_ref() {
+                    let why = "refused by the event callback";
+                    ev.report_denied(host, Events::denied_event(&p, e, why));
+                }
+            }
+            Decision::Kill => {
+                handlers::send(l, p.n.id, handlers::Reply::Errno(libc::EACCES));
+                if let Some(ev) = sb.events.as_ref() {
+                    let why = "the event callback killed the sandbox";
+                    ev.report_denied(host, Events::denied_event(&p, libc::EACCES, why));
+                }
+                self.end_sandbox(id, End::Killed, 0);
+            }
+            Decision::Allow => {
+                crate::trace::mirror(&sb.exec);
+                let n = p.n;
+                let mut events = sb.events.take();
+                let reply = match events.as_mut() {
+                    Some(e) => e.allow(l, p, || answer(l, sb, &n)),
+                    None => handlers::Reply::Errno(libc::EACCES),
+                };
+                sb.events = events;
+                handlers::send(l, n.id, reply);
+            }
+        }
+    }
+
+    /// At the exec stop of `pid` (formerly `former`): false if the new image is
+    /// not what the host's callback allowed; the sandbox is then being killed.
+    pub fn exec_matches(&mut self, pid: libc::pid_t, former: libc::pid_t) -> bool {
+        let Some(&id) = self.owner.get(&pid).or_else(|| self.owner.get(&former)) else {
+            return true;
+        };
+        let Some(sb) = self.sandboxes.get_mut(&id) else {
+            return true;
+        };
+        let host = sb.host.as_ref().map(|h| h.as_raw_fd());
+        let Some(ev) = sb.events.as_mut() else {
+            return true;
+        };
+        match ev.check_exec(pid, former) {
+            Ok(()) => true,
+            Err(why) => {
+                let report = crate::events::Event {
+                    kind: crate::events::KIND_DENIED | crate::events::KIND_EXEC << 8,
+                    pid,
+                    nr: libc::SYS_execve,
+                    reason: format!("{why}; the sandbox was killed"),
+                    ..Default::default()
+                };
+                ev.report_denied(host, report);
+                eprintln!("sandlock: pid {pid}: {why}; killing the sandbox");
+                self.end_sandbox(id, End::Killed, 0);
+                false
+            }
+        }
     }
 
     /// End a running sandbox for `end` (first cause wins), killing every task.
@@ -681,6 +793,34 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
         Ok(n) => n,
         Err(_) => return, // the task died between poll and recv
     };
+    let host = sb.host.as_ref().map(|h| h.as_raw_fd());
+    if let Some(r) = sb.events.as_mut().and_then(|e| e.hold(listener, &n, host)) {
+        handlers::send(listener, n.id, r);
+        return;
+    }
+    let reply = answer(listener, sb, &n);
+    handlers::send(listener, n.id, reply);
+    let nr = n.data.nr as i64;
+    if reply == handlers::Reply::Errno(libc::EACCES)
+        && crate::handlers::metadata::SYSCALLS.contains(&nr)
+    {
+        if let Some(ev) = sb.events.as_ref() {
+            let report = crate::events::Event {
+                kind: crate::events::KIND_DENIED,
+                pid: n.pid as i32,
+                nr,
+                errno: libc::EACCES,
+                reason: "metadata change outside the policy's writable paths".into(),
+                ..Default::default()
+            };
+            ev.report_denied(host, report);
+        }
+    }
+}
+
+/// The usual handlers' answer to `n`.
+fn answer(listener: RawFd, sb: &mut Sandbox, n: &notify::SeccompNotif) -> handlers::Reply {
+    let n = *n;
     let reply = sb
         .net
         .handle(&n)
@@ -702,7 +842,7 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
         // A sleep moved frozen time: every user-space clock first.
         sb.exec.publish(c.elapsed());
     }
-    handlers::send(listener, n.id, reply);
+    reply
 }
 
 fn fail(reply_to: &OwnedFd, e: Error) {

@@ -36,6 +36,10 @@ pub struct SpawnRequest {
     /// UDP allowed, and destination rules ("CIDR:port") connected on behalf.
     pub allow_udp: bool,
     pub connect: Vec<Vec<u8>>,
+    /// Paths with read or exec rules (where an allowed open may be done on the child's behalf).
+    pub readable: Vec<Vec<u8>>,
+    /// The event kinds the host's handler wants (`events::KIND_*`), 0 = none.
+    pub events: u32,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -52,12 +56,25 @@ pub enum Report {
     /// The sandbox is over: the first process's raw wait status, why it ended
     /// (`outcome::End`) and a detail (the limit or the syscall number).
     Exited { status: i32, end: u8, detail: i64 },
+    /// A held call waits for the host's decision (`Command::Decide` with the same id).
+    Event {
+        id: u64,
+        event: crate::events::Event,
+    },
 }
 
 /// Host → supervisor, on the per-child socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    Kill { sig: i32 },
+    Kill {
+        sig: i32,
+    },
+    /// The answer to `Report::Event` `id` (`events::Decision::encode`).
+    Decide {
+        id: u64,
+        action: u8,
+        errno: i32,
+    },
 }
 
 #[derive(Default)]
@@ -174,6 +191,8 @@ impl SpawnRequest {
         };
         e.list(&self.writable).list(&self.deny);
         e.u8(self.allow_udp as u8).list(&self.connect);
+        e.list(&self.readable);
+        e.i32(self.events as i32);
         e.0
     }
 
@@ -207,6 +226,8 @@ impl SpawnRequest {
         let deny = d.list()?;
         let allow_udp = d.u8()? != 0;
         let connect = d.list()?;
+        let readable = d.list()?;
+        let events = d.i32()? as u32;
         Ok(SpawnRequest {
             argv,
             envp,
@@ -224,6 +245,8 @@ impl SpawnRequest {
             deny,
             allow_udp,
             connect,
+            readable,
+            events,
         })
     }
 }
@@ -243,6 +266,17 @@ impl Report {
                 end,
                 detail,
             } => e.u8(b'E').i32(*status).u8(*end).u64(*detail as u64),
+            Report::Event { id, event } => e
+                .u8(b'V')
+                .u64(*id)
+                .i32(event.kind as i32)
+                .i32(event.pid)
+                .bytes(&event.path)
+                .list(&event.argv)
+                .i32(event.flags)
+                .u64(event.nr as u64)
+                .i32(event.errno)
+                .bytes(event.reason.as_bytes()),
         };
         e.0
     }
@@ -261,6 +295,19 @@ impl Report {
                 end: d.u8()?,
                 detail: d.u64()? as i64,
             },
+            b'V' => Report::Event {
+                id: d.u64()?,
+                event: crate::events::Event {
+                    kind: d.i32()? as u32,
+                    pid: d.i32()?,
+                    path: d.bytes()?,
+                    argv: d.list()?,
+                    flags: d.i32()?,
+                    nr: d.u64()? as i64,
+                    errno: d.i32()?,
+                    reason: String::from_utf8_lossy(&d.bytes()?).into_owned(),
+                },
+            },
             _ => return Err("unknown report"),
         })
     }
@@ -268,9 +315,11 @@ impl Report {
 
 impl Command {
     pub fn encode(&self) -> Vec<u8> {
-        let Command::Kill { sig } = self;
         let mut e = Enc::default();
-        e.u8(b'K').i32(*sig);
+        match *self {
+            Command::Kill { sig } => e.u8(b'K').i32(sig),
+            Command::Decide { id, action, errno } => e.u8(b'D').u64(id).u8(action).i32(errno),
+        };
         e.0
     }
 
@@ -278,6 +327,11 @@ impl Command {
         let mut d = Dec(b);
         match d.u8()? {
             b'K' => Ok(Command::Kill { sig: d.i32()? }),
+            b'D' => Ok(Command::Decide {
+                id: d.u64()?,
+                action: d.u8()?,
+                errno: d.i32()?,
+            }),
             _ => Err("unknown command"),
         }
     }
@@ -312,6 +366,8 @@ mod tests {
             deny: vec![b"/tmp/w/secret".to_vec(), b"/x".to_vec()],
             allow_udp: true,
             connect: vec![b"10.0.0.0/8:443".to_vec()],
+            readable: vec![b"/usr".to_vec()],
+            events: 3,
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();
@@ -333,6 +389,19 @@ mod tests {
                 end: 5,
                 detail: -3,
             },
+            Report::Event {
+                id: 9,
+                event: crate::events::Event {
+                    kind: 1,
+                    pid: 4,
+                    path: b"/bin/true".to_vec(),
+                    argv: vec![b"true".to_vec(), b"x".to_vec()],
+                    flags: 0,
+                    nr: 59,
+                    errno: 13,
+                    reason: "why".into(),
+                },
+            },
         ] {
             assert_eq!(Report::decode(&r.encode()).unwrap(), r);
         }
@@ -340,5 +409,11 @@ mod tests {
             Command::decode(&Command::Kill { sig: 9 }.encode()).unwrap(),
             Command::Kill { sig: 9 }
         );
+        let dec = Command::Decide {
+            id: 1 << 40,
+            action: 1,
+            errno: 13,
+        };
+        assert_eq!(Command::decode(&dec.encode()).unwrap(), dec);
     }
 }

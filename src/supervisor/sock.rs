@@ -27,6 +27,39 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Send one message with `fds` attached. Never raises SIGPIPE.
 pub fn send(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    send_flags(sock, data, fds, 0)
+}
+
+/// Send one message without ever waiting for the reader: `WouldBlock` if its
+/// buffer is full.
+pub fn send_nowait(sock: RawFd, data: &[u8]) -> io::Result<()> {
+    send_flags(sock, data, &[], libc::MSG_DONTWAIT)
+}
+
+/// Bytes that can still be queued on `sock` before a send would wait
+/// (the send buffer minus what the reader has not consumed yet).
+pub fn room(sock: RawFd) -> usize {
+    let mut buf: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: getsockopt and ioctl(SIOCOUTQ) write one int each into locals.
+    unsafe {
+        if libc::getsockopt(
+            sock,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut buf as *mut libc::c_int).cast(),
+            &mut len,
+        ) != 0
+            || libc::ioctl(sock, libc::TIOCOUTQ, &mut queued) != 0
+        {
+            return 0;
+        }
+    }
+    (buf.max(0) as usize).saturating_sub(queued.max(0) as usize)
+}
+
+fn send_flags(sock: RawFd, data: &[u8], fds: &[RawFd], flags: libc::c_int) -> io::Result<()> {
     assert!(fds.len() <= MAX_FDS);
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut _,
@@ -58,7 +91,7 @@ pub fn send(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     }
     loop {
         // SAFETY: msg and everything it points to live across the call.
-        let r = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+        let r = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | flags) };
         if r >= 0 {
             return Ok(());
         }

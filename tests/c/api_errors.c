@@ -39,6 +39,13 @@ static void codes_and_strerror(void)
     CHECK(strcmp(sl_strerror(INT32_MAX), "unknown error code") == 0);
 }
 
+static int allow_all(sl_event *ev, void *userdata)
+{
+    (void)ev;
+    (void)userdata;
+    return SL_ALLOW;
+}
+
 static void policy_errors(void)
 {
     sl_policy *p = NULL, *q = NULL;
@@ -136,6 +143,15 @@ static void policy_errors(void)
     CHECK_ERR(sl_policy_set_limit(p, 999, 1), SL_E_INVALID, "sl_policy_set_limit", "999");
     CHECK_ERR(sl_policy_set_limit(p, 0, 1), SL_E_INVALID, "sl_policy_set_limit", NULL);
     CHECK_OK(sl_policy_set_limit(p, SL_LIMIT_PROCESSES, 0)); /* 0 removes the limit */
+
+    CHECK_ERR(sl_policy_set_event_handler(NULL, SL_EVENT_EXEC, allow_all, NULL), SL_E_INVALID,
+              "sl_policy_set_event_handler", "policy");
+    CHECK_ERR(sl_policy_set_event_handler(p, 0, allow_all, NULL), SL_E_INVALID,
+              "sl_policy_set_event_handler", "mask");
+    CHECK_ERR(sl_policy_set_event_handler(p, 0x100, allow_all, NULL), SL_E_INVALID,
+              "sl_policy_set_event_handler", "0x100");
+    CHECK_OK(sl_policy_set_event_handler(p, SL_EVENT_EXEC | SL_EVENT_OPEN, allow_all, NULL));
+    CHECK_OK(sl_policy_set_event_handler(p, 0, NULL, NULL)); /* NULL removes the handler */
 
     CHECK_ERR(sl_policy_set_time(NULL, 0, 0), SL_E_INVALID, "sl_policy_set_time", "policy");
     CHECK_ERR(sl_policy_set_time(p, 12345, 0), SL_E_INVALID, "sl_policy_set_time", "12345");

@@ -1,0 +1,383 @@
+//! Event callbacks (issue 6): the host decides on execs and opens at run time,
+//! driven through the C API with `extern "C"` callbacks.
+
+mod common;
+
+use common::*;
+use sandlock::ffi::*;
+use std::ffi::{c_void, CStr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a test's callback saw, and how it decides: userdata for `decide`.
+struct Rules {
+    seen: Mutex<Vec<String>>,
+    /// (kind, substring of "path argv…", answer, errno)
+    rules: Vec<(i32, &'static str, i32, i32)>,
+    /// Sleep this long when a rule with SL_ALLOW matches "slow".
+    slow: Duration,
+}
+
+impl Rules {
+    fn new(rules: Vec<(i32, &'static str, i32, i32)>) -> Box<Rules> {
+        Box::new(Rules {
+            seen: Mutex::new(Vec::new()),
+            rules,
+            slow: Duration::ZERO,
+        })
+    }
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn describe(ev: &sl_event) -> String {
+    // SAFETY: the library passes valid strings for the duration of the call.
+    let s = |p: *const libc::c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    let mut out = s(ev.path);
+    for i in 0..ev.argc as usize {
+        // SAFETY: argv has argc entries.
+        out.push(' ');
+        out.push_str(&s(unsafe { *ev.argv.add(i) }));
+    }
+    out
+}
+
+unsafe extern "C" fn decide(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
+    // SAFETY: userdata is the test's Rules, alive until its children are freed.
+    let r = unsafe { &*(userdata as *const Rules) };
+    // SAFETY: a valid event for the duration of the call.
+    let ev = unsafe { &mut *ev };
+    let what = describe(ev);
+    if ev.kind == SL_EVENT_DENIED {
+        // SAFETY: a valid string for the duration of the call.
+        let why = unsafe { CStr::from_ptr(ev.reason) }.to_string_lossy();
+        r.seen.lock().unwrap().push(format!(
+            "denied kind={} nr={} errno={} {what} ({why})",
+            ev.denied, ev.syscall, ev.error
+        ));
+        return 12345; // ignored
+    }
+    r.seen.lock().unwrap().push(format!(
+        "{} {what}",
+        if ev.kind == SL_EVENT_EXEC {
+            "exec"
+        } else {
+            "open"
+        }
+    ));
+    for &(kind, pat, answer, errno) in &r.rules {
+        if kind == ev.kind && what.contains(pat) {
+            if pat.contains("slow") {
+                std::thread::sleep(r.slow);
+            }
+            if errno != 0 {
+                ev.deny_errno = errno;
+            }
+            return answer;
+        }
+    }
+    SL_ALLOW
+}
+
+fn with_handler(p: &Policy, mask: i32, r: &Rules) {
+    assert_eq!(
+        sl_policy_set_event_handler(
+            p.0,
+            mask as u32,
+            Some(decide),
+            r as *const Rules as *mut c_void
+        ),
+        SL_OK,
+        "{}",
+        last_error()
+    );
+}
+
+fn sh(p: &Policy, script: &str) -> (i32, String) {
+    p.run(&["/bin/sh", "-c", script])
+}
+
+#[test]
+fn exec_allowed_and_denied_by_argv() {
+    let p = Policy::system();
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "forbidden", SL_DENY, libc::EPERM)]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (st, out) = sh(&p, "/bin/echo allowed; /bin/echo forbidden; echo rc=$?");
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(out.contains("allowed\n"), "{out}");
+    assert!(!out.contains("forbidden\n"), "{out}");
+    assert!(out.contains("rc=126") || out.contains("rc=127"), "{out}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    let seen = r.seen();
+    assert!(
+        seen.contains(&"exec /bin/echo /bin/echo allowed".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"exec /bin/echo /bin/echo forbidden".to_string()),
+        "{seen:?}"
+    );
+    // The first program, chosen by the host, is not an event.
+    assert!(
+        !seen.iter().any(|s| s.starts_with("exec /bin/sh")),
+        "{seen:?}"
+    );
+    drop(p);
+}
+
+#[test]
+fn open_denied_by_path() {
+    let dir = scratch().join("open_denied");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("public"), "PUBLIC\n").unwrap();
+    std::fs::write(dir.join("secret"), "SECRET\n").unwrap();
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap());
+    let r = Rules::new(vec![(SL_EVENT_OPEN, "secret", SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_OPEN, &r);
+    let d = dir.display();
+    let (st, out) = sh(&p, &format!("cat {d}/public; cat {d}/secret; echo rc=$?"));
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(out.contains("PUBLIC"), "{out}");
+    assert!(!out.contains("SECRET"), "{out}");
+    assert!(out.contains("Permission denied"), "{out}");
+    assert!(out.contains("rc=1"), "{out}");
+    let seen = r.seen();
+    assert!(seen.iter().any(|s| s.ends_with("/secret")), "{seen:?}");
+    // Opens of the loader and libraries were asked about too, and allowed.
+    assert!(seen.iter().any(|s| s.contains("libc")), "{seen:?}");
+}
+
+#[test]
+fn racing_thread_cannot_swap_the_opened_path() {
+    let prog = probe("openrace", &["-pthread"]);
+    let dir = scratch().join("race");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("okay"), "OKAY").unwrap();
+    std::fs::write(dir.join("deny"), "DENY").unwrap();
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap())
+        .read(&scratch().to_string_lossy());
+    let r = Rules::new(vec![(SL_EVENT_OPEN, "/race/deny", SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_OPEN, &r);
+    let ok = format!("{}/okay", dir.display());
+    let deny = format!("{}/deny", dir.display());
+    let (st, out) = p.run(&[&prog, &ok, &deny, "3000"]);
+    assert_eq!(exited(st), Some(0), "the child got the denied file: {out}");
+    let n: i32 = out
+        .trim()
+        .strip_prefix("ok=")
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(n > 0, "no open was ever allowed: {out}");
+    let seen = r.seen();
+    assert!(
+        seen.iter().any(|s| s.ends_with("/race/deny")),
+        "the race never showed the denied path"
+    );
+}
+
+#[test]
+fn slow_callback_denies_after_the_timeout_without_stalling_others() {
+    let dir = scratch().join("slow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("slowfile"), "CONTENT\n").unwrap();
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap());
+    let mut r = Rules::new(vec![(SL_EVENT_OPEN, "slowfile", SL_ALLOW, 0)]);
+    r.slow = Duration::from_millis(SL_EVENT_TIMEOUT_MS as u64 + 1500);
+    with_handler(&p, SL_EVENT_OPEN, &r);
+    let start = Instant::now();
+    let (slow, rd) = p
+        .spawn_captured(&[
+            "/bin/sh",
+            "-c",
+            &format!("cat {}/slowfile; echo rc=$?", dir.display()),
+        ])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // Another sandbox runs to completion while the first one waits.
+    let other = Policy::system();
+    let t = Instant::now();
+    let (st, out) = other.run(&["/bin/echo", "other"]);
+    assert_eq!((exited(st), out.as_str()), (Some(0), "other\n"));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let out = read_all(rd);
+    assert_eq!(exited(slow.wait()), Some(0), "{out}");
+    assert!(!out.contains("CONTENT"), "{out}");
+    assert!(
+        out.contains("Permission denied") && out.contains("rc=1"),
+        "{out}"
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(SL_EVENT_TIMEOUT_MS as u64),
+        "{took:?}"
+    );
+    drop(slow);
+}
+
+#[test]
+fn garbage_answer_denies() {
+    let p = Policy::system();
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "/bin/echo", 42, 0)]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (st, out) = sh(&p, "/bin/echo hello; echo rc=$?");
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(!out.contains("hello\n"), "{out}");
+    assert!(out.contains("Permission denied"), "{out}");
+}
+
+#[test]
+fn kill_decision_ends_the_sandbox() {
+    let p = Policy::system();
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "/bin/echo", SL_KILL, 0)]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (child, rd) = p
+        .spawn_captured(&["/bin/sh", "-c", "/bin/echo hello; echo after"])
+        .unwrap();
+    let out = read_all(rd);
+    let mut res: sl_result = unsafe { std::mem::zeroed() };
+    assert_eq!(sl_wait_result(child.0, &mut res), SL_OK, "{}", last_error());
+    assert_eq!(res.reason, SL_END_KILLED, "{out}");
+    assert!(!out.contains("hello") && !out.contains("after"), "{out}");
+}
+
+#[test]
+fn handler_arguments_are_checked() {
+    let p = Policy::empty();
+    let r = Rules::new(vec![]);
+    let ud = &*r as *const Rules as *mut c_void;
+    assert_eq!(
+        sl_policy_set_event_handler(std::ptr::null_mut(), 1, Some(decide), ud),
+        SL_E_INVALID
+    );
+    assert_eq!(
+        sl_policy_set_event_handler(p.0, 0, Some(decide), ud),
+        SL_E_INVALID
+    );
+    assert_eq!(
+        sl_policy_set_event_handler(p.0, 0x100, Some(decide), ud),
+        SL_E_INVALID
+    );
+    assert!(last_error().contains("mask"), "{}", last_error());
+    assert_eq!(
+        sl_policy_set_event_handler(p.0, 0, None, std::ptr::null_mut()),
+        SL_OK
+    );
+}
+
+#[test]
+fn racing_thread_cannot_swap_the_executed_program() {
+    let prog = probe("execrace", &["-pthread"]);
+    let dir = scratch().join("xrace");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ok, deny) = (dir.join("okay"), dir.join("deny"));
+    for f in [&ok, &deny] {
+        if !f.exists() {
+            std::fs::copy(&prog, f).unwrap();
+        }
+    }
+    let mut p = Policy::system();
+    p.read(&scratch().to_string_lossy());
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "/xrace/deny", SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (ok, deny) = (ok.to_string_lossy(), deny.to_string_lossy());
+    let (mut ran_ok, mut killed) = (0, 0);
+    for _ in 0..20 {
+        let (child, rd) = p.spawn_captured(&[&prog, &ok, &deny]).unwrap();
+        let out = read_all(rd);
+        let mut res: sl_result = unsafe { std::mem::zeroed() };
+        assert_eq!(sl_wait_result(child.0, &mut res), SL_OK, "{}", last_error());
+        assert!(
+            !out.contains("/xrace/deny"),
+            "the denied program ran: {out}"
+        );
+        if res.reason == SL_END_KILLED {
+            // The swap came after the decision: caught at the exec stop.
+            killed += 1;
+        } else {
+            assert_eq!(out, format!("ran {ok}\n"));
+            ran_ok += 1;
+        }
+    }
+    eprintln!("allowed program ran {ran_ok} times, swap caught {killed} times");
+    assert!(r.seen().iter().any(|s| s.contains("/xrace/deny")));
+}
+
+#[test]
+fn refusals_are_reported() {
+    let dir = scratch().join("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap());
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "forbidden", SL_DENY, libc::EPERM)]);
+    with_handler(&p, SL_EVENT_EXEC | SL_EVENT_DENIED, &r);
+    let script = format!(
+        "/bin/echo forbidden; /bin/chmod 600 {}/file; echo done",
+        dir.display()
+    );
+    let (st, out) = sh(&p, &script);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(out.contains("done"), "{out}");
+    let seen = r.seen();
+    let want = format!(
+        "denied kind={SL_EVENT_EXEC} nr={} errno={} /bin/echo /bin/echo forbidden (refused by the event callback)",
+        libc::SYS_execve,
+        libc::EPERM
+    );
+    assert!(seen.contains(&want), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s.starts_with("denied kind=0 ")
+            && s.contains(&format!("errno={}", libc::EACCES))
+            && s.contains("writable")),
+        "{seen:?}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("file")).unwrap().permissions(),
+    );
+    assert_ne!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn fifo_open_does_not_block_the_supervisor() {
+    let dir = scratch().join("fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pipe");
+    if !fifo.exists() {
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+    let mut p = Policy::system();
+    p.write(dir.to_str().unwrap()).timeout_ms(20_000);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_OPEN, &r);
+    let f = fifo.display();
+    let (st, out) = sh(&p, &format!("(sleep 0.3; echo through > {f}) & cat {f}"));
+    assert_eq!((exited(st), out.as_str()), (Some(0), "through\n"));
+}
+
+#[test]
+fn many_children_with_handlers_at_once() {
+    let p = Policy::system();
+    let r = Rules::new(vec![(SL_EVENT_EXEC, "no", SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_EXEC | SL_EVENT_OPEN, &r);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let p = &p;
+                s.spawn(move || sh(p, &format!("/bin/echo yes{i}; /bin/echo no{i}; true")))
+            })
+            .collect();
+        for (i, h) in hs.into_iter().enumerate() {
+            let (st, out) = h.join().unwrap();
+            assert_eq!(exited(st), Some(0), "{out}");
+            assert!(out.starts_with(&format!("yes{i}\n")), "{out}");
+            assert!(!out.contains(&format!("no{i}\n")), "{out}");
+        }
+    });
+}
