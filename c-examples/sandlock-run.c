@@ -110,6 +110,9 @@ static void print_help(void)
         "  --file-size SIZE   largest file a process may write (like --memory)\n"
         "  --best-effort      run even where the kernel cannot enforce every rule\n"
         "                     (the default is to refuse to run)\n"
+        "  --verbose          print each refusal the library makes itself on stderr\n"
+        "                     (\"sandlock-run: blocked: ...\"); kernel refusals (Landlock,\n"
+        "                     the seccomp deny list) are not reported\n"
         "\n"
         "Environment (the child sees only what is given here):\n"
         "  --env NAME=VALUE   set a variable (repeatable)\n"
@@ -138,6 +141,18 @@ static void print_help(void)
         "  125                the sandbox could not be set up (the reason is printed)\n"
         "SIGINT, SIGTERM and SIGHUP are forwarded to PROG.\n",
         stdout);
+}
+
+/* --verbose: one line per refusal the library made (an SL_EVENT_DENIED report). */
+static int report_denied(sl_event *ev, void *userdata)
+{
+    (void)userdata;
+    fprintf(stderr, "sandlock-run: blocked: %s%s%s (syscall %lld, errno %d)%s%s\n",
+            ev->denied == SL_EVENT_EXEC ? "exec " : ev->denied == SL_EVENT_OPEN ? "open " : "",
+            ev->path ? ev->path : "", ev->path && ev->path[0] ? "" : "a call",
+            (long long)ev->syscall, ev->error, ev->reason && ev->reason[0] ? ": " : "",
+            ev->reason ? ev->reason : "");
+    return SL_ALLOW;
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -611,6 +626,12 @@ int main(int argc, char **argv)
         }
         if (strcmp(arg, "--best-effort") == 0) {
             if (sl_policy_set_best_effort(p, true) != SL_OK) {
+                goto setup_failed;
+            }
+            continue;
+        }
+        if (strcmp(arg, "--verbose") == 0) {
+            if (sl_policy_set_event_handler(p, SL_EVENT_DENIED, report_denied, NULL) != SL_OK) {
                 goto setup_failed;
             }
             continue;

@@ -607,6 +607,31 @@ fn sandlock_run_cli() {
         "{}",
         show(&out)
     );
+    // --verbose reports the library's own refusals (here a metadata change
+    // outside the writable paths); without it, only the program's own message.
+    let chmod = [
+        "--system",
+        "--verbose",
+        "--",
+        "sh",
+        "-c",
+        "chmod 600 /etc/hostname",
+    ];
+    let out = sandlock_run(&exe, &chmod);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sandlock-run: blocked:"),
+        "{}",
+        show(&out)
+    );
+    let quiet = ["--system", "--", "sh", "-c", "chmod 600 /etc/hostname"];
+    let out = sandlock_run(&exe, &quiet);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("blocked:"),
+        "{}",
+        show(&out)
+    );
     let out = sandlock_run(&exe, &["--memory", "12Q", "--", "true"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
