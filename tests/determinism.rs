@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use sandlock::ffi::*;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const DAY_NS: i64 = 86_400_000_000_000;
@@ -45,32 +44,7 @@ fn sandboxed(p: &Policy, argv: &[&str]) -> String {
 
 /// Compile tests/probes/<name>.c (or .cpp) into the scratch directory.
 fn build(name: &str, extra: &[&str]) -> String {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // tests/unprivileged.sh runs this binary from a copy of the sources.
-    let dir = std::env::var_os("SANDLOCK_SOURCE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
-        .join("tests/probes");
-    let (src, cc) = match dir.join(format!("{name}.c")) {
-        c if c.exists() => (c, "gcc"),
-        _ => (dir.join(format!("{name}.cpp")), "g++"),
-    };
-    let out = scratch().join(format!(
-        "det-{name}{}",
-        extra.join("").replace(['-', ' '], "_")
-    ));
-    if !out.exists() {
-        let st = std::process::Command::new(cc)
-            .args(["-O1", "-Wall", "-Wextra", "-Werror", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .args(extra)
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "compiling {}", src.display());
-    }
-    out.to_string_lossy().into_owned()
+    compile_probe("probes", name, extra)
 }
 
 /// Does the probe vary natively? Tries a few pairs of runs.

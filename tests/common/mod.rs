@@ -226,28 +226,43 @@ pub fn scratch() -> PathBuf {
     d
 }
 
-/// Compile tests/progs/<name>.c (with `extra` gcc flags) into the scratch dir.
-pub fn probe(name: &str, extra: &[&str]) -> String {
+/// The source tree: the copy `tests/unprivileged.sh` makes, else this checkout.
+pub fn source_dir() -> PathBuf {
+    std::env::var_os("SANDLOCK_SOURCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Compile tests/<dir>/<name>.c (gcc) or .cpp (g++), with `extra` flags, into
+/// the scratch dir, once per process.
+pub fn compile_probe(dir: &str, name: &str, extra: &[&str]) -> String {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/progs")
-        .join(format!("{name}.c"));
+    let base = source_dir().join("tests").join(dir);
+    let (src, cc) = match base.join(format!("{name}.c")) {
+        c if c.exists() => (c, "gcc"),
+        _ => (base.join(format!("{name}.cpp")), "g++"),
+    };
     let out = scratch().join(format!(
-        "{name}{}",
+        "{dir}-{name}{}",
         extra.join("").replace(['-', '/', ' '], "_")
     ));
     if !out.exists() {
-        let st = std::process::Command::new("gcc")
+        let st = std::process::Command::new(cc)
             .args(["-O1", "-Wall", "-Wextra", "-Werror", "-o"])
             .arg(&out)
             .arg(&src)
             .args(extra)
             .status()
-            .expect("gcc");
+            .expect(cc);
         assert!(st.success(), "compiling {}", src.display());
     }
     out.to_string_lossy().into_owned()
+}
+
+/// Compile tests/progs/<name>.c (with `extra` gcc flags) into the scratch dir.
+pub fn probe(name: &str, extra: &[&str]) -> String {
+    compile_probe("progs", name, extra)
 }
 
 /// Is `pid` a live process? A zombie counts as dead.
