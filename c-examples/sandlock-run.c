@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,12 @@ static void print_help(void)
         "  --verbose          print each refusal the library makes itself on stderr\n"
         "                     (\"sandlock-run: blocked: ...\"); kernel refusals (Landlock,\n"
         "                     the seccomp deny list) are not reported\n"
+        "  --learn            run PROG able to read and execute anything, record the\n"
+        "                     files it opens and the programs it executes, and at the\n"
+        "                     end print on stderr the --read/--write/--exec flags that\n"
+        "                     allow exactly that (one file per flag, sorted). Writes\n"
+        "                     are recorded but still refused unless --write allows them\n"
+        "  --learn-out FILE   --learn, printing the flags into FILE instead\n"
         "\n"
         "Environment (the child sees only what is given here):\n"
         "  --env NAME=VALUE   set a variable (repeatable)\n"
@@ -153,6 +160,378 @@ static int report_denied(sl_event *ev, void *userdata)
             (long long)ev->syscall, ev->error, ev->reason && ev->reason[0] ? ": " : "",
             ev->reason ? ev->reason : "");
     return SL_ALLOW;
+}
+
+/*
+ * --learn: record what the program opens and executes (SL_EVENT_OPEN and
+ * SL_EVENT_EXEC, always allowed), then print the --read/--write/--exec flags
+ * that allow exactly that. The same callback prints --verbose reports.
+ */
+#define LEARN_READ 1
+#define LEARN_WRITE 2
+#define LEARN_EXEC 4
+
+typedef struct {
+    char *path;
+    int kinds; /* LEARN_* bits */
+} learn_entry;
+
+typedef struct {
+    pthread_mutex_t lock;
+    int verbose; /* print SL_EVENT_DENIED reports */
+    int learn;   /* record EXEC and OPEN events */
+    int failed;  /* out of memory while recording */
+    learn_entry *entries;
+    size_t n, cap;
+} event_state;
+
+/* Lexically clean an absolute path in place: "//", "/./" and "/../" go. */
+static void clean_path(char *p)
+{
+    char *out = p, *in = p;
+
+    while (*in != '\0') {
+        const char *seg;
+        size_t len;
+
+        while (*in == '/') {
+            in++;
+        }
+        seg = in;
+        while (*in != '\0' && *in != '/') {
+            in++;
+        }
+        len = (size_t)(in - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.')) {
+            continue;
+        }
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/') {
+            }
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, len);
+        out += len;
+    }
+    if (out == p) {
+        *out++ = '/';
+    }
+    *out = '\0';
+}
+
+/* A malloc'd absolute path for `path` as process `pid` passed it; relative
+ * paths are resolved against its working directory now, or kept as given. */
+static char *absolute_path(int pid, const char *path)
+{
+    char link[64], cwd[4096];
+    ssize_t n;
+    char *out;
+
+    if (path[0] == '/') {
+        out = (char *)malloc(strlen(path) + 1);
+        if (out != NULL) {
+            strcpy(out, path);
+            clean_path(out);
+        }
+        return out;
+    }
+    snprintf(link, sizeof link, "/proc/%d/cwd", pid);
+    n = readlink(link, cwd, sizeof cwd - 1);
+    if (n <= 0 || cwd[0] != '/') {
+        out = (char *)malloc(strlen(path) + 1);
+        if (out != NULL) {
+            strcpy(out, path);
+        }
+        return out;
+    }
+    cwd[n] = '\0';
+    out = (char *)malloc((size_t)n + 1 + strlen(path) + 1);
+    if (out != NULL) {
+        sprintf(out, "%s/%s", cwd, path);
+        clean_path(out);
+    }
+    return out;
+}
+
+/* Record `path` (taken over) with `kind`; the caller holds the lock. */
+static void learn_add(event_state *st, char *path, int kind)
+{
+    size_t k;
+
+    if (path == NULL) {
+        st->failed = 1;
+        return;
+    }
+    for (k = 0; k < st->n; k++) {
+        if (strcmp(st->entries[k].path, path) == 0) {
+            st->entries[k].kinds |= kind;
+            free(path);
+            return;
+        }
+    }
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 64;
+        learn_entry *e = (learn_entry *)realloc(st->entries, cap * sizeof *e);
+        if (e == NULL) {
+            st->failed = 1;
+            free(path);
+            return;
+        }
+        st->entries = e;
+        st->cap = cap;
+    }
+    st->entries[st->n].path = path;
+    st->entries[st->n].kinds = kind;
+    st->n++;
+}
+
+/* The interpreter a program needs besides itself: the "#!" line's program,
+ * or an ELF file's PT_INTERP (the dynamic loader); malloc'd, or NULL. */
+static char *program_interpreter(const char *path)
+{
+    unsigned char buf[4096];
+    FILE *f = fopen(path, "rb");
+    size_t n, k, len;
+    char *out = NULL;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    if (n > 2 && buf[0] == '#' && buf[1] == '!') {
+        k = 2;
+        while (k < n && (buf[k] == ' ' || buf[k] == '\t')) {
+            k++;
+        }
+        len = 0;
+        while (k + len < n && buf[k + len] != ' ' && buf[k + len] != '\t' &&
+               buf[k + len] != '\n' && buf[k + len] != '\0') {
+            len++;
+        }
+        if (len > 0 && buf[k] == '/' && (out = (char *)malloc(len + 1)) != NULL) {
+            memcpy(out, buf + k, len);
+            out[len] = '\0';
+        }
+    } else if (n >= 64 && memcmp(buf, "\177ELF", 4) == 0 && buf[4] == 2 && buf[5] == 1) {
+        /* 64-bit little-endian ELF: walk the program headers for PT_INTERP. */
+        uint64_t phoff = 0, off = 0, size = 0;
+        unsigned phentsize = (unsigned)buf[54] | (unsigned)buf[55] << 8;
+        unsigned phnum = (unsigned)buf[56] | (unsigned)buf[57] << 8;
+        unsigned i;
+        int b;
+
+        for (b = 7; b >= 0; b--) {
+            phoff = phoff << 8 | buf[32 + b];
+        }
+        for (i = 0; i < phnum && phentsize >= 56; i++) {
+            uint64_t ph = phoff + (uint64_t)i * phentsize;
+            uint32_t type;
+            if (ph + 56 > n) {
+                break;
+            }
+            type = (uint32_t)buf[ph] | (uint32_t)buf[ph + 1] << 8 |
+                   (uint32_t)buf[ph + 2] << 16 | (uint32_t)buf[ph + 3] << 24;
+            if (type != 3) { /* PT_INTERP */
+                continue;
+            }
+            for (b = 7; b >= 0; b--) {
+                off = off << 8 | buf[ph + 8 + b];
+                size = size << 8 | buf[ph + 32 + b];
+            }
+            if (size > 1 && size < 4096 && (out = (char *)malloc((size_t)size)) != NULL) {
+                if (fseek(f, (long)off, SEEK_SET) != 0 ||
+                    fread(out, 1, (size_t)size, f) != (size_t)size || out[size - 1] != '\0' ||
+                    out[0] != '/') {
+                    free(out);
+                    out = NULL;
+                }
+            }
+            break;
+        }
+    }
+    fclose(f);
+    return out;
+}
+
+/* Record an executed program, and its interpreters (a #! chain, the loader). */
+static void learn_exec(event_state *st, char *path)
+{
+    int depth;
+
+    for (depth = 0; path != NULL && depth < 4; depth++) {
+        char *interp = program_interpreter(path);
+        learn_add(st, path, LEARN_EXEC);
+        path = interp;
+    }
+    free(path);
+}
+
+/* The default devices the library always allows; not worth a flag. */
+static int learn_skipped(const char *path)
+{
+    static const char *const devices[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/urandom",
+                                          "/dev/random"};
+    size_t k;
+
+    for (k = 0; k < sizeof devices / sizeof devices[0]; k++) {
+        if (strcmp(path, devices[k]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The event callback: --verbose reports, --learn records; always allows. */
+static int on_event(sl_event *ev, void *userdata)
+{
+    event_state *st = (event_state *)userdata;
+
+    if (ev->kind == SL_EVENT_DENIED) {
+        if (st->verbose) {
+            report_denied(ev, NULL);
+        }
+        return SL_ALLOW;
+    }
+    if (!st->learn || ev->path == NULL || ev->path[0] == '\0') {
+        return SL_ALLOW;
+    }
+    pthread_mutex_lock(&st->lock);
+    if (ev->kind == SL_EVENT_EXEC) {
+        learn_exec(st, absolute_path(ev->pid, ev->path));
+    } else if (ev->kind == SL_EVENT_OPEN) {
+        int acc = ev->flags & O_ACCMODE;
+        int write = acc == O_WRONLY || acc == O_RDWR || (ev->flags & (O_CREAT | O_TRUNC)) != 0;
+        learn_add(st, absolute_path(ev->pid, ev->path), write ? LEARN_WRITE : LEARN_READ);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return SL_ALLOW;
+}
+
+/* The first program (not reported by the library): argv0 searched in `path_var`
+ * as sl_spawn does. */
+static void learn_first_program(event_state *st, const char *argv0, const char *path_var)
+{
+    const char *dir = path_var ? path_var : DEFAULT_PATH;
+
+    if (strchr(argv0, '/') != NULL) {
+        learn_exec(st, absolute_path((int)getpid(), argv0));
+        return;
+    }
+    while (*dir != '\0') {
+        size_t len = strcspn(dir, ":");
+        char *cand = (char *)malloc(len + 1 + strlen(argv0) + 1);
+        if (cand == NULL) {
+            st->failed = 1;
+            return;
+        }
+        sprintf(cand, "%.*s/%s", (int)len, dir, argv0);
+        if (len > 0 && access(cand, X_OK) == 0) {
+            learn_exec(st, absolute_path((int)getpid(), cand));
+            free(cand);
+            return;
+        }
+        free(cand);
+        dir += len;
+        if (*dir == ':') {
+            dir++;
+        }
+    }
+}
+
+static int learn_cmp(const void *a, const void *b)
+{
+    return strcmp(((const learn_entry *)a)->path, ((const learn_entry *)b)->path);
+}
+
+/* One word for a shell: as is when safe, else single-quoted. */
+static void put_word(FILE *f, const char *w)
+{
+    const char *s;
+
+    if (w[0] != '\0' && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789/._-+,:=@%") == strlen(w)) {
+        fputs(w, f);
+        return;
+    }
+    fputc('\'', f);
+    for (s = w; *s != '\0'; s++) {
+        if (*s == '\'') {
+            fputs("'\\''", f);
+        } else {
+            fputc(*s, f);
+        }
+    }
+    fputc('\'', f);
+}
+
+/*
+ * Print the learned flags on one line: --exec, then --write, then --read,
+ * each sorted by path. An executable or writable path is also readable, so
+ * it gets no --read; a file to write that does not exist (its creation was
+ * refused, or it was removed) becomes a --write for its directory.
+ */
+static int learn_print(event_state *st, FILE *f)
+{
+    static const struct {
+        int kind;
+        const char *flag;
+    } order[] = {{LEARN_EXEC, "--exec"}, {LEARN_WRITE, "--write"}, {LEARN_READ, "--read"}};
+    size_t k, o;
+
+    size_t m = 0;
+
+    for (k = 0; k < st->n; k++) {
+        learn_entry *e = &st->entries[k];
+        if ((e->kinds & LEARN_WRITE) && e->path[0] == '/' && access(e->path, F_OK) != 0) {
+            char *slash = strrchr(e->path, '/');
+            slash[slash == e->path ? 1 : 0] = '\0';
+        }
+    }
+    if (st->n > 0) {
+        qsort(st->entries, st->n, sizeof st->entries[0], learn_cmp);
+    }
+    /* Merge the entries that became equal, then drop the implied --read. */
+    for (k = 0; k < st->n; k++) {
+        if (m > 0 && strcmp(st->entries[m - 1].path, st->entries[k].path) == 0) {
+            st->entries[m - 1].kinds |= st->entries[k].kinds;
+            free(st->entries[k].path);
+        } else {
+            st->entries[m++] = st->entries[k];
+        }
+    }
+    st->n = m;
+    for (k = 0; k < st->n; k++) {
+        if (st->entries[k].kinds & (LEARN_EXEC | LEARN_WRITE)) {
+            st->entries[k].kinds &= ~LEARN_READ;
+        }
+    }
+    fputs("sandlock-run", f);
+    for (o = 0; o < sizeof order / sizeof order[0]; o++) {
+        for (k = 0; k < st->n; k++) {
+            learn_entry *e = &st->entries[k];
+            if (!(e->kinds & order[o].kind) || learn_skipped(e->path)) {
+                continue;
+            }
+            fprintf(f, " %s ", order[o].flag);
+            put_word(f, e->path);
+        }
+    }
+    fputs(" --\n", f);
+    return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+static void learn_free(event_state *st)
+{
+    size_t k;
+
+    for (k = 0; k < st->n; k++) {
+        free(st->entries[k].path);
+    }
+    free(st->entries);
+    st->entries = NULL;
+    st->n = st->cap = 0;
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -506,7 +885,7 @@ static const char *const value_options[] = {
     "--read",      "--write",   "--exec",      "--deny",      "--seed",      "--time",
     "--time-step", "--cpus",    "--hostname",  "--timeout",   "--memory",    "--max-procs",
     "--max-files", "--cpu-seconds", "--file-size", "--tcp-bind", "--tcp-connect", "--env",
-    "--cwd",       "--profile",
+    "--cwd",       "--profile", "--learn-out",
 };
 
 /*
@@ -560,9 +939,13 @@ int main(int argc, char **argv)
     int env_given = 0, ret = EXIT_SETUP, i;
     int seed_given = 0, time_given = 0, cpus_given = 0, hostname_given = 0;
     uint64_t timeout_ms = 0;
-    const char *profile = NULL;
+    const char *profile = NULL, *learn_out = NULL, *child_path = NULL;
+    FILE *learn_file = NULL;
+    event_state events;
 
     memset(&result, 0, sizeof result);
+    memset(&events, 0, sizeof events);
+    pthread_mutex_init(&events.lock, NULL);
     ret = find_profile(argc, argv, &profile);
     if (ret != 0) {
         return ret;
@@ -612,6 +995,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(arg, "--inherit-env") == 0) {
             env_given = 1;
+            child_path = getenv("PATH");
             if (sl_policy_inherit_env(p, true) != SL_OK) {
                 goto setup_failed;
             }
@@ -619,6 +1003,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(arg, "--clear-env") == 0) {
             env_given = 1;
+            child_path = NULL;
             if (sl_policy_clear_env(p) != SL_OK) {
                 goto setup_failed;
             }
@@ -631,9 +1016,11 @@ int main(int argc, char **argv)
             continue;
         }
         if (strcmp(arg, "--verbose") == 0) {
-            if (sl_policy_set_event_handler(p, SL_EVENT_DENIED, report_denied, NULL) != SL_OK) {
-                goto setup_failed;
-            }
+            events.verbose = 1;
+            continue;
+        }
+        if (strcmp(arg, "--learn") == 0) {
+            events.learn = 1;
             continue;
         }
         for (k = 0; k < sizeof value_options / sizeof value_options[0]; k++) {
@@ -652,6 +1039,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(opt, "--profile") == 0) {
             continue; /* loaded above */
+        } else if (strcmp(opt, "--learn-out") == 0) {
+            learn_out = v;
+            events.learn = 1;
+            continue;
         } else if (strcmp(opt, "--read") == 0) {
             rc = sl_policy_allow_read(p, v);
         } else if (strcmp(opt, "--write") == 0) {
@@ -725,6 +1116,9 @@ int main(int argc, char **argv)
                                                 : sl_policy_allow_tcp_connect(p, (uint16_t)n);
         } else if (strcmp(opt, "--env") == 0) {
             env_given = 1;
+            if (strncmp(v, "PATH=", 5) == 0) {
+                child_path = v + 5;
+            }
             ret = set_env_pair(p, v);
             if (ret != 0) {
                 goto out;
@@ -754,6 +1148,24 @@ int main(int argc, char **argv)
     if (!env_given && sl_policy_set_env(p, "PATH", DEFAULT_PATH) != SL_OK) {
         goto setup_failed;
     }
+    if (events.learn) {
+        /* Read and execute anywhere; write only where --write allows. */
+        if (sl_policy_allow_read(p, "/") != SL_OK || sl_policy_allow_exec(p, "/") != SL_OK) {
+            goto setup_failed;
+        }
+        if (learn_out != NULL && (learn_file = fopen(learn_out, "w")) == NULL) {
+            fprintf(stderr, "sandlock-run: cannot write %s: %s\n", learn_out, strerror(errno));
+            goto out;
+        }
+        learn_first_program(&events, argv[i], child_path);
+    }
+    if ((events.learn || events.verbose) &&
+        sl_policy_set_event_handler(p,
+                                    (events.learn ? SL_EVENT_EXEC | SL_EVENT_OPEN : 0) |
+                                        (events.verbose ? SL_EVENT_DENIED : 0),
+                                    on_event, &events) != SL_OK) {
+        goto setup_failed;
+    }
     if (install_forwarding() != 0) {
         fprintf(stderr, "sandlock-run: cannot install signal handlers: %s\n", strerror(errno));
         goto out;
@@ -765,6 +1177,18 @@ int main(int argc, char **argv)
         goto setup_failed;
     }
     ret = exit_status(&result, timeout_ms);
+    if (events.learn) {
+        sl_child_free(c); /* waits for a running callback */
+        c = NULL;
+        if (events.failed) {
+            fputs("sandlock-run: out of memory while learning; the flags are incomplete\n",
+                  stderr);
+        }
+        if (learn_print(&events, learn_file ? learn_file : stderr) != 0) {
+            fprintf(stderr, "sandlock-run: cannot write the learned flags%s%s\n",
+                    learn_out ? " to " : "", learn_out ? learn_out : "");
+        }
+    }
     goto out;
 
 setup_failed:
@@ -772,6 +1196,11 @@ setup_failed:
 out:
     sl_child_free(c);
     sl_policy_free(p);
+    learn_free(&events);
+    pthread_mutex_destroy(&events.lock);
+    if (learn_file != NULL && fclose(learn_file) != 0) {
+        fprintf(stderr, "sandlock-run: cannot write %s: %s\n", learn_out, strerror(errno));
+    }
     if (signal_pipe[0] >= 0) {
         close(signal_pipe[0]);
         close(signal_pipe[1]);
