@@ -223,8 +223,9 @@
  * Event kind (and mask bit): a report, not a question. The library refused
  * a call itself: the callback denied it (or did not answer in time, or
  * answered garbage), an allowed exec turned out different at the exec stop
- * (the sandbox is killed), or a metadata change (chmod, chown, utimes,
- * xattrs) fell outside the writable paths. `denied` says what kind of call
+ * (the sandbox is killed), a connect the callback allowed is outside the
+ * policy's ports and destination rules (EACCES), or a metadata change
+ * (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
  * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
  * `syscall`, `error` and `reason` say which, how and why;
  * `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind

@@ -426,7 +426,7 @@ fn connect_allowed_and_denied_by_address() {
             0,
         ),
     ]);
-    with_handler(&p, SL_EVENT_CONNECT, &r);
+    with_handler(&p, SL_EVENT_CONNECT | SL_EVENT_DENIED, &r);
     let (st, out) = p.run(&[
         "python3",
         "-c",
@@ -449,6 +449,14 @@ fn connect_allowed_and_denied_by_address() {
         let want = format!("connect 127.0.0.1:{port} family={}", libc::AF_INET);
         assert!(seen.contains(&want), "{want} not in {seen:?}");
     }
+    assert!(
+        seen.iter().any(
+            |s| s.starts_with(&format!("denied kind={SL_EVENT_CONNECT} "))
+                && s.contains(&format!("127.0.0.1:{c} "))
+                && s.contains("not by the policy")
+        ),
+        "{seen:?}"
+    );
 }
 
 #[test]

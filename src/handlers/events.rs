@@ -458,7 +458,18 @@ impl Events {
 
     /// Carry out an allowed call; `other` is the answer of the usual handlers
     /// (identity, random…), which keep serving the files they synthesize.
-    pub fn allow(&mut self, listener: RawFd, p: Pending, other: impl FnOnce() -> Reply) -> Reply {
+    /// A connect the policy refuses is reported to `host` (`KIND_DENIED`).
+    pub fn allow(
+        &mut self,
+        listener: RawFd,
+        host: Option<RawFd>,
+        p: Pending,
+        other: impl FnOnce() -> Reply,
+    ) -> Reply {
+        let refusal = matches!(p.what, What::Connect { .. }).then(|| {
+            let why = "allowed by the event callback but not by the policy's TCP ports or destination rules";
+            Self::denied_event(&p, libc::EACCES, why)
+        });
         match p.what {
             What::Exec { file, argv } => {
                 let Some(st) = fstat(file.as_raw_fd()) else {
@@ -503,6 +514,9 @@ impl Events {
                 if self.connect_allowed(&sock, ip, port) {
                     net::connect_sock(&sock, &raw)
                 } else {
+                    if let Some(ev) = refusal {
+                        self.report_denied(host, ev);
+                    }
                     Reply::Errno(libc::EACCES)
                 }
             }

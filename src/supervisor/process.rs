@@ -565,7 +565,7 @@ impl Supervisor {
                 let n = p.n;
                 let mut events = sb.events.take();
                 let reply = match events.as_mut() {
-                    Some(e) => e.allow(l, p, || answer(l, sb, &n)),
+                    Some(e) => e.allow(l, host, p, || answer(l, sb, &n)),
                     None => handlers::Reply::Errno(libc::EACCES),
                 };
                 sb.events = events;
