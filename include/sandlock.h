@@ -223,16 +223,30 @@
  * Event kind (and mask bit): a report, not a question. The library refused
  * a call itself: the callback denied it (or did not answer in time, or
  * answered garbage), an allowed exec turned out different at the exec stop
- * (the sandbox is killed), or a metadata change (chmod, chown, utimes,
- * xattrs) fell outside the writable paths. `denied` says what kind of call
- * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, or 0 for others), `syscall`, `error`
- * and `reason` say which, how and why; `path`/`argv`/`flags` are set as for
- * that kind when known. The return value is ignored. Refusals made by the
+ * (the sandbox is killed), a connect the callback allowed is outside the
+ * policy's ports and destination rules (EACCES), or a metadata change
+ * (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
+ * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
+ * `syscall`, `error` and `reason` say which, how and why;
+ * `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind
+ * when known. The return value is ignored. Refusals made by the
  * kernel (Landlock, the seccomp deny list) are not reported. Reports are
  * best effort: they are dropped while the host is not reading (a callback
  * that blocks).
  */
 #define SL_EVENT_DENIED 4
+
+/**
+ * Event kind (and mask bit): a process is about to connect an IPv4 or IPv6
+ * socket (`connect`). `address` (text, e.g. "127.0.0.1" or "::1"), `port`
+ * and `family` (`AF_INET` or `AF_INET6`) are set. Connects of other sockets
+ * (UNIX, netlink) are not reported. An allowed connect is made by the
+ * supervisor on the process's own socket, to the address the event showed,
+ * only if the policy allows it anyway (a port of
+ * `sl_policy_allow_tcp_connect` or a rule of `sl_policy_allow_connect`; UDP
+ * sockets, when allowed, for any destination); otherwise it fails with EACCES.
+ */
+#define SL_EVENT_CONNECT 8
 
 /**
  * Callback answer: let the call run (still subject to the policy's rules).
@@ -328,7 +342,7 @@ typedef struct {
      */
     int pid;
     /**
-     * The program (exec) or the file (open), as the process passed it.
+     * The program (exec) or the file (open), as the process passed it. Connect: "".
      */
     const char *path;
     /**
@@ -351,7 +365,7 @@ typedef struct {
     int deny_errno;
     /**
      * `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
-     * `SL_EVENT_OPEN`, or 0 for another call). Else 0.
+     * `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for another call). Else 0.
      */
     int denied;
     /**
@@ -366,6 +380,18 @@ typedef struct {
      * `SL_EVENT_DENIED`: why, in words. Else "".
      */
     const char *reason;
+    /**
+     * Connect: the destination address as text ("127.0.0.1", "::1"). Else "".
+     */
+    const char *address;
+    /**
+     * Connect: the destination port. Else 0.
+     */
+    int port;
+    /**
+     * Connect: `AF_INET` or `AF_INET6`. Else 0.
+     */
+    int family;
 } sl_event;
 
 /**
@@ -823,7 +849,10 @@ int sl_confine_self(const sl_policy *policy);
  * the supervisor checks that it is the same file (inode) and the same
  * arguments that were decided on, and kills the sandbox (`SL_END_KILLED`) if
  * not. For a `#!` script only the arguments after `argv[0]` are checked.
- * Execs with more than 64 KiB of arguments fail with E2BIG while exec
+ * An allowed connect is made by the supervisor on the process's own socket
+ * (taken when the address was copied), to the copied address, and only if
+ * the policy allows that destination anyway (see `SL_EVENT_CONNECT`; this is
+ * stricter than Landlock on kernels without TCP rules). Execs with more than 64 KiB of arguments fail with E2BIG while exec
  * events are on. An exec or open of a path that does not exist fails at once
  * (ENOENT) without an event.
  *

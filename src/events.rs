@@ -1,6 +1,6 @@
 //! Dynamic policy: events the host decides on at run time.
 //!
-//! The supervisor (another process) holds a notified `execve` or `open`,
+//! The supervisor (another process) holds a notified `execve`, `open` or `connect`,
 //! copies its arguments once and sends an [`Event`] over the child's socket
 //! (`Report::Event`); it then goes on serving everything else. In the host, one
 //! thread per child with an event handler (the *event thread*, started by
@@ -19,8 +19,9 @@ pub const KIND_EXEC: u32 = 1;
 pub const KIND_OPEN: u32 = 2;
 /// A report (no decision): the library refused something itself.
 pub const KIND_DENIED: u32 = 4;
+pub const KIND_CONNECT: u32 = 8;
 /// Every kind the supervisor can report.
-pub const KINDS: u32 = KIND_EXEC | KIND_OPEN | KIND_DENIED;
+pub const KINDS: u32 = KIND_EXEC | KIND_OPEN | KIND_DENIED | KIND_CONNECT;
 
 /// How long the supervisor waits for a decision before denying.
 pub const DECISION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +44,11 @@ pub struct Event {
     pub nr: i64,
     pub errno: i32,
     pub reason: String,
+    /// Connect: the destination address as text ("127.0.0.1", "::1"), its
+    /// port and family (AF_INET or AF_INET6). Else "", 0, 0.
+    pub address: String,
+    pub port: i32,
+    pub family: i32,
 }
 
 /// The host's answer to one event.

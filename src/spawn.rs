@@ -194,6 +194,7 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .map(|r| r.path.as_os_str().as_bytes().to_vec())
             .collect(),
         events: policy.events.as_ref().map_or(0, |h| h.mask),
+        tcp_connect: policy.tcp_connect.clone(),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

@@ -34,6 +34,9 @@ impl Rules {
 fn describe(ev: &sl_event) -> String {
     // SAFETY: the library passes valid strings for the duration of the call.
     let s = |p: *const libc::c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    if ev.kind == SL_EVENT_CONNECT || ev.denied == SL_EVENT_CONNECT {
+        return format!("{}:{} family={}", s(ev.address), ev.port, ev.family);
+    }
     let mut out = s(ev.path);
     for i in 0..ev.argc as usize {
         // SAFETY: argv has argc entries.
@@ -60,10 +63,10 @@ unsafe extern "C" fn decide(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
     }
     r.seen.lock().unwrap().push(format!(
         "{} {what}",
-        if ev.kind == SL_EVENT_EXEC {
-            "exec"
-        } else {
-            "open"
+        match ev.kind {
+            SL_EVENT_EXEC => "exec",
+            SL_EVENT_CONNECT => "connect",
+            _ => "open",
         }
     ));
     for &(kind, pat, answer, errno) in &r.rules {
@@ -380,4 +383,150 @@ fn many_children_with_handlers_at_once() {
             assert!(!out.contains(&format!("no{i}\n")), "{out}");
         }
     });
+}
+
+/// A loopback listener that accepts (and drops) connections until the test ends.
+fn listener() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            drop(c);
+        }
+    });
+    port
+}
+
+/// Leaked: the rules' patterns are `&'static str`.
+fn pat(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+const CONNECT: &str = "import socket, sys\nfor port in sys.argv[1:]:\n    s = socket.socket()\n    try:\n        s.connect(('127.0.0.1', int(port))); print('connected', s.getpeername()[1])\n    except OSError as e: print('errno', e.errno)\n    s.close()";
+
+#[test]
+fn connect_allowed_and_denied_by_address() {
+    let (a, b, c) = (listener(), listener(), listener());
+    let p = Policy::system();
+    for port in [a, b] {
+        assert_eq!(sl_policy_allow_tcp_connect(p.0, port), SL_OK);
+    }
+    // `c` is not in the policy: the callback allowing it cannot widen the policy.
+    let r = Rules::new(vec![
+        (
+            SL_EVENT_CONNECT,
+            pat(format!("127.0.0.1:{b} ")),
+            SL_DENY,
+            libc::ENETUNREACH,
+        ),
+        (
+            SL_EVENT_CONNECT,
+            pat(format!("127.0.0.1:{c} ")),
+            SL_ALLOW,
+            0,
+        ),
+    ]);
+    with_handler(&p, SL_EVENT_CONNECT | SL_EVENT_DENIED, &r);
+    let (st, out) = p.run(&[
+        "python3",
+        "-c",
+        CONNECT,
+        &a.to_string(),
+        &b.to_string(),
+        &c.to_string(),
+    ]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "connected {a}\nerrno {}\nerrno {}\n",
+            libc::ENETUNREACH,
+            libc::EACCES
+        )
+    );
+    let seen = r.seen();
+    for port in [a, b, c] {
+        let want = format!("connect 127.0.0.1:{port} family={}", libc::AF_INET);
+        assert!(seen.contains(&want), "{want} not in {seen:?}");
+    }
+    assert!(
+        seen.iter().any(
+            |s| s.starts_with(&format!("denied kind={SL_EVENT_CONNECT} "))
+                && s.contains(&format!("127.0.0.1:{c} "))
+                && s.contains("not by the policy")
+        ),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn connect_allowed_through_a_destination_rule() {
+    let a = listener();
+    let p = Policy::system();
+    // No port rule: only the destination rule lets the allowed connect through.
+    let rule = std::ffi::CString::new(format!("127.0.0.0/8:{a}")).unwrap();
+    assert_eq!(sl_policy_allow_connect(p.0, rule.as_ptr()), SL_OK);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_CONNECT | SL_EVENT_DENIED, &r);
+    let (st, out) = p.run(&["python3", "-c", CONNECT, &a.to_string()]);
+    assert_eq!((exited(st), out), (Some(0), format!("connected {a}\n")));
+    assert!(r.seen().iter().any(|s| s.contains(&format!(":{a} "))));
+}
+
+#[test]
+fn connect_denial_is_reported() {
+    let a = listener();
+    let p = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_connect(p.0, a), SL_OK);
+    let r = Rules::new(vec![(SL_EVENT_CONNECT, pat(format!(":{a} ")), SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_CONNECT | SL_EVENT_DENIED, &r);
+    let (st, out) = p.run(&["python3", "-c", CONNECT, &a.to_string()]);
+    assert_eq!(
+        (exited(st), out),
+        (Some(0), format!("errno {}\n", libc::EACCES))
+    );
+    let want = format!(
+        "denied kind={SL_EVENT_CONNECT} nr={} errno={} 127.0.0.1:{a} family={} (refused by the event callback)",
+        libc::SYS_connect,
+        libc::EACCES,
+        libc::AF_INET
+    );
+    assert!(r.seen().contains(&want), "{:?}", r.seen());
+}
+
+#[test]
+fn racing_thread_cannot_swap_the_connected_port() {
+    let prog = probe("connrace", &["-pthread"]);
+    let (ok, deny) = (listener(), listener());
+    let mut p = Policy::system();
+    p.read(&scratch().to_string_lossy());
+    // The policy allows both ports: only the callback's decision keeps `deny` out.
+    for port in [ok, deny] {
+        assert_eq!(sl_policy_allow_tcp_connect(p.0, port), SL_OK);
+    }
+    let r = Rules::new(vec![(
+        SL_EVENT_CONNECT,
+        pat(format!(":{deny} ")),
+        SL_DENY,
+        0,
+    )]);
+    with_handler(&p, SL_EVENT_CONNECT, &r);
+    let (st, out) = p.run(&[&prog, &ok.to_string(), &deny.to_string(), "2000"]);
+    assert_eq!(
+        exited(st),
+        Some(0),
+        "the child got connected to the denied port: {out}"
+    );
+    let n: i32 = out
+        .trim()
+        .strip_prefix("ok=")
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    eprintln!("{}", out.trim());
+    assert!(n > 0, "no connect was ever allowed: {out}");
+    assert!(
+        r.seen().iter().any(|s| s.contains(&format!(":{deny} "))),
+        "the race never showed the denied port"
+    );
 }

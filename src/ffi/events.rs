@@ -1,4 +1,4 @@
-//! Event callbacks: the host decides at run time on execs and opens.
+//! Event callbacks: the host decides at run time on execs, opens and connects.
 
 use super::boundary;
 use super::policy::{policy_mut, sl_policy};
@@ -19,15 +19,26 @@ pub const SL_EVENT_OPEN: i32 = 2;
 /// Event kind (and mask bit): a report, not a question. The library refused
 /// a call itself: the callback denied it (or did not answer in time, or
 /// answered garbage), an allowed exec turned out different at the exec stop
-/// (the sandbox is killed), or a metadata change (chmod, chown, utimes,
-/// xattrs) fell outside the writable paths. `denied` says what kind of call
-/// (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, or 0 for others), `syscall`, `error`
-/// and `reason` say which, how and why; `path`/`argv`/`flags` are set as for
-/// that kind when known. The return value is ignored. Refusals made by the
+/// (the sandbox is killed), a connect the callback allowed is outside the
+/// policy's ports and destination rules (EACCES), or a metadata change
+/// (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
+/// (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
+/// `syscall`, `error` and `reason` say which, how and why;
+/// `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind
+/// when known. The return value is ignored. Refusals made by the
 /// kernel (Landlock, the seccomp deny list) are not reported. Reports are
 /// best effort: they are dropped while the host is not reading (a callback
 /// that blocks).
 pub const SL_EVENT_DENIED: i32 = 4;
+/// Event kind (and mask bit): a process is about to connect an IPv4 or IPv6
+/// socket (`connect`). `address` (text, e.g. "127.0.0.1" or "::1"), `port`
+/// and `family` (`AF_INET` or `AF_INET6`) are set. Connects of other sockets
+/// (UNIX, netlink) are not reported. An allowed connect is made by the
+/// supervisor on the process's own socket, to the address the event showed,
+/// only if the policy allows it anyway (a port of
+/// `sl_policy_allow_tcp_connect` or a rule of `sl_policy_allow_connect`; UDP
+/// sockets, when allowed, for any destination); otherwise it fails with EACCES.
+pub const SL_EVENT_CONNECT: i32 = 8;
 
 /// Callback answer: let the call run (still subject to the policy's rules).
 pub const SL_ALLOW: i32 = 0;
@@ -44,6 +55,7 @@ const _: () = {
     assert!(SL_EVENT_EXEC as u32 == crate::events::KIND_EXEC);
     assert!(SL_EVENT_OPEN as u32 == crate::events::KIND_OPEN);
     assert!(SL_EVENT_DENIED as u32 == crate::events::KIND_DENIED);
+    assert!(SL_EVENT_CONNECT as u32 == crate::events::KIND_CONNECT);
     assert!(SL_EVENT_TIMEOUT_MS as u128 == crate::events::DECISION_TIMEOUT.as_millis());
 };
 
@@ -58,7 +70,7 @@ pub struct sl_event {
     pub kind: c_int,
     /// The calling thread's id (the pid for a single-threaded process).
     pub pid: c_int,
-    /// The program (exec) or the file (open), as the process passed it.
+    /// The program (exec) or the file (open), as the process passed it. Connect: "".
     pub path: *const c_char,
     /// Exec: the `argc` arguments, NULL-terminated. Open: NULL.
     pub argv: *const *const c_char,
@@ -71,7 +83,7 @@ pub struct sl_event {
     /// callback may write.
     pub deny_errno: c_int,
     /// `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
-    /// `SL_EVENT_OPEN`, or 0 for another call). Else 0.
+    /// `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for another call). Else 0.
     pub denied: c_int,
     /// `SL_EVENT_DENIED`: the errno the call got. Else 0.
     pub error: c_int,
@@ -79,6 +91,12 @@ pub struct sl_event {
     pub syscall: i64,
     /// `SL_EVENT_DENIED`: why, in words. Else "".
     pub reason: *const c_char,
+    /// Connect: the destination address as text ("127.0.0.1", "::1"). Else "".
+    pub address: *const c_char,
+    /// Connect: the destination port. Else 0.
+    pub port: c_int,
+    /// Connect: `AF_INET` or `AF_INET6`. Else 0.
+    pub family: c_int,
 }
 
 /// An event callback: returns `SL_ALLOW`, `SL_DENY` or `SL_KILL`. Any other
@@ -114,7 +132,10 @@ pub type sl_event_fn =
 /// the supervisor checks that it is the same file (inode) and the same
 /// arguments that were decided on, and kills the sandbox (`SL_END_KILLED`) if
 /// not. For a `#!` script only the arguments after `argv[0]` are checked.
-/// Execs with more than 64 KiB of arguments fail with E2BIG while exec
+/// An allowed connect is made by the supervisor on the process's own socket
+/// (taken when the address was copied), to the copied address, and only if
+/// the policy allows that destination anyway (see `SL_EVENT_CONNECT`; this is
+/// stricter than Landlock on kernels without TCP rules). Execs with more than 64 KiB of arguments fail with E2BIG while exec
 /// events are on. An exec or open of a path that does not exist fails at once
 /// (ENOENT) without an event.
 ///
@@ -139,7 +160,7 @@ pub extern "C" fn sl_policy_set_event_handler(
         };
         if mask == 0 || mask & !crate::events::KINDS != 0 {
             return Err(Error::invalid(format!(
-                "{f}: mask {mask:#x} must be a non-empty OR of SL_EVENT_EXEC, SL_EVENT_OPEN and SL_EVENT_DENIED"
+                "{f}: mask {mask:#x} must be a non-empty OR of SL_EVENT_EXEC, SL_EVENT_OPEN, SL_EVENT_CONNECT and SL_EVENT_DENIED"
             )));
         }
         let userdata = userdata as usize;
@@ -169,6 +190,7 @@ fn call(
     };
     let is_exec = (if report { denied } else { kind }) == SL_EVENT_EXEC;
     let reason = cstr(ev.reason.as_bytes());
+    let address = cstr(ev.address.as_bytes());
     let mut e = sl_event {
         kind,
         pid: ev.pid,
@@ -185,6 +207,9 @@ fn call(
         error: ev.errno,
         syscall: ev.nr,
         reason: reason.as_ptr(),
+        address: address.as_ptr(),
+        port: ev.port,
+        family: ev.family,
     };
     // SAFETY: the caller of sl_policy_set_event_handler promised a callback
     // taking these arguments; every pointer in `e` lives until it returns.

@@ -29,9 +29,10 @@
 //!   With exec events on, an exec stop with no decision also kills the sandbox
 //!   (only the first exec, which the host chose, needs none).
 
+use super::net;
 use super::path::{child_path, OpenCall};
 use super::Reply;
-use crate::events::{Event, KIND_DENIED, KIND_EXEC, KIND_OPEN};
+use crate::events::{Event, KIND_CONNECT, KIND_DENIED, KIND_EXEC, KIND_OPEN};
 use crate::seccomp::mem;
 use crate::seccomp::notify::{self, SeccompNotif};
 use crate::supervisor::proto::Report;
@@ -49,8 +50,16 @@ pub const MAX_ARGV_BYTES: usize = 64 * 1024;
 /// Send-buffer space kept free for the exit report.
 const SEND_RESERVE: usize = 8192;
 
+/// What the policy lets a TCP socket connect to (Landlock's port rules and
+/// the destination rules): an allowed connect event is made on behalf only then.
+pub struct Ports {
+    pub tcp: Vec<u16>,
+    pub rules: Vec<net::ConnectRule>,
+}
+
 pub struct Events {
     mask: u32,
+    ports: Ports,
     readable: Vec<PathBuf>,
     writable: Vec<PathBuf>,
     deny: Vec<PathBuf>,
@@ -68,8 +77,21 @@ pub struct Pending {
 }
 
 enum What {
-    Exec { file: OwnedFd, argv: Vec<Vec<u8>> },
-    Open { call: OpenCall, mode: u32 },
+    Exec {
+        file: OwnedFd,
+        argv: Vec<Vec<u8>>,
+    },
+    Open {
+        call: OpenCall,
+        mode: u32,
+    },
+    /// The child's socket (duplicated at the copy) and the address copied once.
+    Connect {
+        sock: OwnedFd,
+        raw: Vec<u8>,
+        ip: std::net::IpAddr,
+        port: u16,
+    },
 }
 
 struct Expect {
@@ -112,6 +134,67 @@ fn fstat(fd: RawFd) -> Option<libc::stat> {
 
 fn real_path(fd: RawFd) -> PathBuf {
     std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default()
+}
+
+fn family_of(ip: std::net::IpAddr) -> i32 {
+    if ip.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    }
+}
+
+/// A connect to decide on: the child's socket, duplicated now, and its
+/// address, copied once. Ok(None): not an IPv4/IPv6 socket, the call continues
+/// unchanged. Err: the answer (an unreadable address, a bad descriptor).
+/// An IPv4/IPv6 socket given an address of another family (AF_UNSPEC
+/// disconnects) is connected on behalf at once with the copied bytes, without
+/// an event, so a racing thread cannot turn it into an IP address afterwards.
+fn connect_event(
+    listener: RawFd,
+    pid: libc::pid_t,
+    n: &SeccompNotif,
+) -> Result<Option<(Event, What)>, Reply> {
+    let [fd, addr, len, ..] = n.data.args;
+    let sock = net::child_fd(pid, fd as i32).map_err(Reply::Errno)?;
+    match net::sockopt(&sock, libc::SO_DOMAIN) {
+        Ok(libc::AF_INET | libc::AF_INET6) => {}
+        Ok(_) => return Ok(None),
+        Err(e) => return Err(Reply::Errno(e)),
+    }
+    let len = len as u32 as usize;
+    if len > std::mem::size_of::<libc::sockaddr_storage>() {
+        return Err(Reply::Errno(libc::EINVAL));
+    }
+    let mut raw = vec![0u8; len];
+    if mem::read(pid, addr, &mut raw).ok() != Some(len) {
+        return Err(Reply::Errno(libc::EFAULT));
+    }
+    let Some((ip, port)) = net::destination(&raw) else {
+        // The socket and address belong to the task that made the call (mem.rs).
+        if !notify::id_valid(listener, n.id) {
+            return Err(Reply::Done);
+        }
+        return Err(net::connect_sock(&sock, &raw));
+    };
+    let ev = Event {
+        kind: KIND_CONNECT,
+        pid,
+        nr: n.data.nr as i64,
+        address: ip.to_string(),
+        port: port as i32,
+        family: family_of(ip),
+        ..Event::default()
+    };
+    Ok(Some((
+        ev,
+        What::Connect {
+            sock,
+            raw,
+            ip,
+            port,
+        },
+    )))
 }
 
 /// The NUL-terminated pointer array at `addr`, and the strings it points to.
@@ -160,9 +243,16 @@ fn child_umask(pid: libc::pid_t) -> u32 {
 }
 
 impl Events {
-    pub fn new(mask: u32, readable: &[Vec<u8>], writable: &[Vec<u8>], deny: &[Vec<u8>]) -> Events {
+    pub fn new(
+        mask: u32,
+        readable: &[Vec<u8>],
+        writable: &[Vec<u8>],
+        deny: &[Vec<u8>],
+        ports: Ports,
+    ) -> Events {
         Events {
             mask,
+            ports,
             readable: canon(readable),
             writable: canon(writable),
             deny: canon(deny),
@@ -185,10 +275,20 @@ impl Events {
         let a = n.data.args;
         let is_exec = matches!(nr, libc::SYS_execve | libc::SYS_execveat);
         let is_open = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2);
-        if !(is_exec && self.mask & KIND_EXEC != 0 || is_open && self.mask & KIND_OPEN != 0) {
+        let is_connect = nr == libc::SYS_connect;
+        if !(is_exec && self.mask & KIND_EXEC != 0
+            || is_open && self.mask & KIND_OPEN != 0
+            || is_connect && self.mask & KIND_CONNECT != 0)
+        {
             return None;
         }
-        let (event, what) = if is_exec {
+        let (event, what) = if is_connect {
+            match connect_event(listener, pid, n) {
+                Ok(Some(x)) => x,
+                Ok(None) => return None,
+                Err(r) => return Some(r),
+            }
+        } else if is_exec {
             let (dirfd, addr, argv_addr, flags) = if nr == libc::SYS_execve {
                 (libc::AT_FDCWD, a[0], a[1], 0)
             } else {
@@ -309,6 +409,11 @@ impl Events {
         let (kind, path, argv, flags) = match &p.what {
             What::Exec { argv, .. } => (KIND_EXEC, Vec::new(), argv.clone(), 0),
             What::Open { call, .. } => (KIND_OPEN, call.path.clone(), Vec::new(), call.flags),
+            What::Connect { .. } => (KIND_CONNECT, Vec::new(), Vec::new(), 0),
+        };
+        let (address, port, family) = match &p.what {
+            What::Connect { ip, port, .. } => (ip.to_string(), *port as i32, family_of(*ip)),
+            _ => (String::new(), 0, 0),
         };
         let path = if kind == KIND_EXEC {
             p.exec_path.clone()
@@ -324,6 +429,9 @@ impl Events {
             nr: p.n.data.nr as i64,
             errno,
             reason: reason.into(),
+            address,
+            port,
+            family,
         }
     }
 
@@ -350,7 +458,18 @@ impl Events {
 
     /// Carry out an allowed call; `other` is the answer of the usual handlers
     /// (identity, random…), which keep serving the files they synthesize.
-    pub fn allow(&mut self, listener: RawFd, p: Pending, other: impl FnOnce() -> Reply) -> Reply {
+    /// A connect the policy refuses is reported to `host` (`KIND_DENIED`).
+    pub fn allow(
+        &mut self,
+        listener: RawFd,
+        host: Option<RawFd>,
+        p: Pending,
+        other: impl FnOnce() -> Reply,
+    ) -> Reply {
+        let refusal = matches!(p.what, What::Connect { .. }).then(|| {
+            let why = "allowed by the event callback but not by the policy's TCP ports or destination rules";
+            Self::denied_event(&p, libc::EACCES, why)
+        });
         match p.what {
             What::Exec { file, argv } => {
                 let Some(st) = fstat(file.as_raw_fd()) else {
@@ -385,7 +504,34 @@ impl Events {
                 Reply::Continue => self.open_for(listener, &p.n, &call, mode),
                 r => r,
             },
+            // Never `other()`: the usual handler would read the address again.
+            What::Connect {
+                sock,
+                raw,
+                ip,
+                port,
+            } => {
+                if self.connect_allowed(&sock, ip, port) {
+                    net::connect_sock(&sock, &raw)
+                } else {
+                    if let Some(ev) = refusal {
+                        self.report_denied(host, ev);
+                    }
+                    Reply::Errno(libc::EACCES)
+                }
+            }
         }
+    }
+
+    /// Would the policy let `sock` connect to `ip`:`port` anyway? The
+    /// supervisor is not Landlocked, so it connects on behalf only then: a TCP
+    /// port allowed by the policy, or a destination rule. Other sockets
+    /// (UDP, which exists only when the policy allows it) are not port-checked.
+    fn connect_allowed(&self, sock: &OwnedFd, ip: std::net::IpAddr, port: u16) -> bool {
+        if net::sockopt(sock, libc::SO_PROTOCOL) != Ok(libc::IPPROTO_TCP) {
+            return true;
+        }
+        self.ports.tcp.contains(&port) || self.ports.rules.iter().any(|r| r.matches(ip, port))
     }
 
     fn allowed(&self, real: &Path, write: bool) -> bool {

@@ -66,7 +66,7 @@ impl ConnectRule {
         Ok(ConnectRule { net, prefix, port })
     }
 
-    fn matches(&self, ip: IpAddr, port: u16) -> bool {
+    pub fn matches(&self, ip: IpAddr, port: u16) -> bool {
         if self.port.is_some_and(|p| p != port) {
             return false;
         }
@@ -137,23 +137,7 @@ impl Net {
         if len < 2 || mem::read(pid, addr, &mut raw).ok() != Some(len) {
             return Reply::Continue; // let the kernel give its own error
         }
-        let family = u16::from_ne_bytes([raw[0], raw[1]]) as i32;
-        let dest = match (family, len) {
-            (libc::AF_INET, 16..) => {
-                let port = u16::from_be_bytes([raw[2], raw[3]]);
-                Some((
-                    IpAddr::V4(Ipv4Addr::new(raw[4], raw[5], raw[6], raw[7])),
-                    port,
-                ))
-            }
-            (libc::AF_INET6, 28..) => {
-                let port = u16::from_be_bytes([raw[2], raw[3]]);
-                let mut o = [0u8; 16];
-                o.copy_from_slice(&raw[8..24]);
-                Some((IpAddr::V6(Ipv6Addr::from(o)), port))
-            }
-            _ => None,
-        };
+        let dest = destination(&raw);
         match dest {
             Some((ip, port)) if self.connect.iter().any(|r| r.matches(ip, port)) => {
                 connect_for(pid, fd as i32, &raw)
@@ -164,8 +148,40 @@ impl Net {
     }
 }
 
+/// The IPv4 or IPv6 destination in a copied sockaddr, if it is one.
+pub fn destination(raw: &[u8]) -> Option<(IpAddr, u16)> {
+    if raw.len() < 2 {
+        return None;
+    }
+    let family = u16::from_ne_bytes([raw[0], raw[1]]) as i32;
+    match (family, raw.len()) {
+        (libc::AF_INET, 16..) => {
+            let port = u16::from_be_bytes([raw[2], raw[3]]);
+            Some((
+                IpAddr::V4(Ipv4Addr::new(raw[4], raw[5], raw[6], raw[7])),
+                port,
+            ))
+        }
+        (libc::AF_INET6, 28..) => {
+            let port = u16::from_be_bytes([raw[2], raw[3]]);
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&raw[8..24]);
+            Some((IpAddr::V6(Ipv6Addr::from(o)), port))
+        }
+        _ => None,
+    }
+}
+
 /// Connect the child's socket `fd` to the copied address `raw`, from here.
 fn connect_for(pid: libc::pid_t, fd: i32, raw: &[u8]) -> Reply {
+    match child_fd(pid, fd) {
+        Ok(sock) => connect_sock(&sock, raw),
+        Err(e) => Reply::Errno(e),
+    }
+}
+
+/// A duplicate of descriptor `fd` of the process that thread `pid` belongs to.
+pub fn child_fd(pid: libc::pid_t, fd: i32) -> Result<OwnedFd, i32> {
     let tgid = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -176,18 +192,43 @@ fn connect_for(pid: libc::pid_t, fd: i32, raw: &[u8]) -> Reply {
         })
         .unwrap_or(pid);
     // SAFETY: pidfd_open/pidfd_getfd create new fds owned here on success.
-    let sock = unsafe {
+    unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, tgid, 0) as i32;
         if pidfd < 0 {
-            return Reply::Errno(crate::error::last_errno());
+            return Err(crate::error::last_errno());
         }
         let pidfd = OwnedFd::from_raw_fd(pidfd);
         let s = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) as i32;
         if s < 0 {
-            return Reply::Errno(crate::error::last_errno());
+            return Err(crate::error::last_errno());
         }
-        OwnedFd::from_raw_fd(s)
+        Ok(OwnedFd::from_raw_fd(s))
+    }
+}
+
+/// An integer socket option of `sock` (SO_DOMAIN, SO_TYPE…).
+pub fn sockopt(sock: &OwnedFd, opt: i32) -> Result<i32, i32> {
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: getsockopt into a correctly sized local.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            (&mut v as *mut i32).cast(),
+            &mut len,
+        )
     };
+    if r < 0 {
+        Err(crate::error::last_errno())
+    } else {
+        Ok(v)
+    }
+}
+
+/// Connect `sock` (the child's socket, duplicated here) to the copied address `raw`.
+pub fn connect_sock(sock: &OwnedFd, raw: &[u8]) -> Reply {
     // The socket is shared with the child: a blocking connect would block the
     // supervisor. Bound it (SO_SNDTIMEO also bounds connect) and restore after.
     let mut old = libc::timeval {

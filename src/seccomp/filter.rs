@@ -46,7 +46,7 @@ pub struct FilterOptions {
     pub trap_foreign: bool,
     /// socket() families and TCP Fast Open checked by `handlers/net.rs`.
     pub notify_socket: bool,
-    /// connect() too: the policy has destination rules.
+    /// connect() too: the policy has destination rules, or connect events.
     pub notify_connect: bool,
     /// `execve`/`execveat` go to the event callback (`handlers/events.rs`),
     /// except the child's first `execve`, recognized by its argv pointer
@@ -82,7 +82,8 @@ impl FilterOptions {
             notify_metadata: true,
             trap_foreign: true,
             notify_socket: true,
-            notify_connect: !req.connect.is_empty(),
+            notify_connect: !req.connect.is_empty()
+                || req.events & crate::events::KIND_CONNECT != 0,
             notify_exec: req.events & crate::events::KIND_EXEC != 0,
             first_exec_argv: 0,
         }

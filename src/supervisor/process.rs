@@ -391,6 +391,13 @@ impl Supervisor {
                 }
                 let id = self.next_id;
                 self.next_id += 1;
+                let rules: Vec<crate::handlers::net::ConnectRule> = req
+                    .connect
+                    .iter()
+                    .filter_map(|r| {
+                        crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(r)).ok()
+                    })
+                    .collect();
                 let sb = Sandbox {
                     host: None,
                     main_pid: st.pid,
@@ -413,16 +420,7 @@ impl Supervisor {
                     metadata: crate::handlers::metadata::Metadata::new(&req.writable, &req.deny),
                     net: crate::handlers::net::Net {
                         allow_udp: req.allow_udp,
-                        connect: req
-                            .connect
-                            .iter()
-                            .filter_map(|r| {
-                                crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(
-                                    r,
-                                ))
-                                .ok()
-                            })
-                            .collect(),
+                        connect: rules.clone(),
                     },
                     exec,
                     events: (req.events != 0).then(|| {
@@ -431,6 +429,10 @@ impl Supervisor {
                             &req.readable,
                             &req.writable,
                             &req.deny,
+                            crate::handlers::events::Ports {
+                                tcp: req.tcp_connect.clone(),
+                                rules,
+                            },
                         )
                     }),
                 };
@@ -563,7 +565,7 @@ impl Supervisor {
                 let n = p.n;
                 let mut events = sb.events.take();
                 let reply = match events.as_mut() {
-                    Some(e) => e.allow(l, p, || answer(l, sb, &n)),
+                    Some(e) => e.allow(l, host, p, || answer(l, sb, &n)),
                     None => handlers::Reply::Errno(libc::EACCES),
                 };
                 sb.events = events;

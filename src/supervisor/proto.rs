@@ -40,6 +40,9 @@ pub struct SpawnRequest {
     pub readable: Vec<Vec<u8>>,
     /// The event kinds the host's handler wants (`events::KIND_*`), 0 = none.
     pub events: u32,
+    /// TCP ports the policy allows connecting to (an allowed connect event is
+    /// connected on behalf only to these, or to a destination rule).
+    pub tcp_connect: Vec<u16>,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -193,6 +196,12 @@ impl SpawnRequest {
         e.u8(self.allow_udp as u8).list(&self.connect);
         e.list(&self.readable);
         e.i32(self.events as i32);
+        let ports: Vec<u8> = self
+            .tcp_connect
+            .iter()
+            .flat_map(|p| p.to_le_bytes())
+            .collect();
+        e.bytes(&ports);
         e.0
     }
 
@@ -228,6 +237,14 @@ impl SpawnRequest {
         let connect = d.list()?;
         let readable = d.list()?;
         let events = d.i32()? as u32;
+        let ports = d.bytes()?;
+        if ports.len() % 2 != 0 {
+            return Err("bad port list");
+        }
+        let tcp_connect = ports
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         Ok(SpawnRequest {
             argv,
             envp,
@@ -247,6 +264,7 @@ impl SpawnRequest {
             connect,
             readable,
             events,
+            tcp_connect,
         })
     }
 }
@@ -276,7 +294,10 @@ impl Report {
                 .i32(event.flags)
                 .u64(event.nr as u64)
                 .i32(event.errno)
-                .bytes(event.reason.as_bytes()),
+                .bytes(event.reason.as_bytes())
+                .bytes(event.address.as_bytes())
+                .i32(event.port)
+                .i32(event.family),
         };
         e.0
     }
@@ -306,6 +327,9 @@ impl Report {
                     nr: d.u64()? as i64,
                     errno: d.i32()?,
                     reason: String::from_utf8_lossy(&d.bytes()?).into_owned(),
+                    address: String::from_utf8_lossy(&d.bytes()?).into_owned(),
+                    port: d.i32()?,
+                    family: d.i32()?,
                 },
             },
             _ => return Err("unknown report"),
@@ -368,6 +392,7 @@ mod tests {
             connect: vec![b"10.0.0.0/8:443".to_vec()],
             readable: vec![b"/usr".to_vec()],
             events: 3,
+            tcp_connect: vec![80, 65535],
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();
@@ -400,6 +425,9 @@ mod tests {
                     nr: 59,
                     errno: 13,
                     reason: "why".into(),
+                    address: "::1".into(),
+                    port: 443,
+                    family: 10,
                 },
             },
         ] {

@@ -150,7 +150,9 @@ static void policy_errors(void)
               "sl_policy_set_event_handler", "mask");
     CHECK_ERR(sl_policy_set_event_handler(p, 0x100, allow_all, NULL), SL_E_INVALID,
               "sl_policy_set_event_handler", "0x100");
-    CHECK_OK(sl_policy_set_event_handler(p, SL_EVENT_EXEC | SL_EVENT_OPEN, allow_all, NULL));
+    CHECK_OK(sl_policy_set_event_handler(p, SL_EVENT_EXEC | SL_EVENT_OPEN | SL_EVENT_CONNECT, allow_all, NULL));
+    CHECK_ERR(sl_policy_set_event_handler(p, SL_EVENT_CONNECT | 0x10, allow_all, NULL), SL_E_INVALID,
+              "sl_policy_set_event_handler", "0x18");
     CHECK_OK(sl_policy_set_event_handler(p, 0, NULL, NULL)); /* NULL removes the handler */
 
     CHECK_ERR(sl_policy_set_time(NULL, 0, 0), SL_E_INVALID, "sl_policy_set_time", "policy");
