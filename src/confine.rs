@@ -88,10 +88,10 @@ fn unsupported(policy: &Policy) -> Vec<&'static str> {
 
 /// How many threads this process has, from /proc (None if it cannot tell).
 fn thread_count() -> Option<usize> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
+    crate::procfs::Status::of(std::process::id() as libc::pid_t)?
+        .field("Threads")?
+        .parse()
+        .ok()
 }
 
 /// The per-process rlimits to set, each checked against the current hard limit.

@@ -28,6 +28,7 @@ pub mod supervisor;
 mod child;
 mod entry;
 mod handlers;
+mod procfs;
 mod spawn;
 mod sys;
 mod trace;

@@ -47,23 +47,13 @@ fn resume(pid: libc::pid_t, sig: i32) {
 
 /// Is `pid` a live (not zombie) task traced by this process?
 fn traced_and_alive(pid: libc::pid_t) -> bool {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+    let Some(st) = crate::procfs::Status::of(pid) else {
         return false;
     };
-    let field = |key: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-    };
-    let zombie = field("State:").is_some_and(|v| v.starts_with('Z') || v.starts_with('X'));
-    let tracer = field("TracerPid:").and_then(|v| v.parse::<u32>().ok());
-    !zombie && tracer == Some(std::process::id())
-}
-
-/// A field like "PPid:\t123" from /proc/PID/status.
-fn status_field(pid: libc::pid_t, key: &str) -> Option<libc::pid_t> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+    let zombie = st
+        .field("State")
+        .is_some_and(|v| v.starts_with('Z') || v.starts_with('X'));
+    !zombie && st.pid("TracerPid") == Some(std::process::id() as libc::pid_t)
 }
 
 impl Supervisor {
@@ -175,9 +165,10 @@ impl Supervisor {
     }
 
     fn adopt_unknown(&mut self, pid: libc::pid_t) {
-        let parent = [status_field(pid, "Tgid:"), status_field(pid, "PPid:")]
+        let st = crate::procfs::Status::of(pid);
+        let parent = ["Tgid", "PPid"]
             .into_iter()
-            .flatten()
+            .filter_map(|k| st.as_ref()?.pid(k))
             .find(|p| *p != pid && self.owner.contains_key(p));
         match parent {
             Some(p) => self.adopt(pid, p),

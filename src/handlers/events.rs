@@ -231,14 +231,8 @@ fn read_argv(pid: libc::pid_t, addr: u64) -> Result<Vec<Vec<u8>>, i32> {
 }
 
 fn child_umask(pid: libc::pid_t) -> u32 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Umask:")
-                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-            })
-        })
+    crate::procfs::Status::of(pid)
+        .and_then(|st| u32::from_str_radix(st.field("Umask")?, 8).ok())
         .unwrap_or(0o022)
 }
 

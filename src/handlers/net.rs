@@ -182,15 +182,7 @@ fn connect_for(pid: libc::pid_t, fd: i32, raw: &[u8]) -> Reply {
 
 /// A duplicate of descriptor `fd` of the process that thread `pid` belongs to.
 pub fn child_fd(pid: libc::pid_t, fd: i32) -> Result<OwnedFd, i32> {
-    let tgid = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Tgid:")
-                    .and_then(|v| v.trim().parse::<i32>().ok())
-            })
-        })
-        .unwrap_or(pid);
+    let tgid = crate::procfs::tgid(pid).unwrap_or(pid);
     // SAFETY: pidfd_open/pidfd_getfd create new fds owned here on success.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, tgid, 0) as i32;

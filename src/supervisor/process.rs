@@ -745,16 +745,7 @@ const LIMIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Is this task a thread-group leader (a process, not a thread)?
 fn is_process(pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Tgid:")
-                    .map(|v| v.trim().parse::<i32>().ok())
-            })
-        })
-        .flatten()
-        .is_some_and(|tgid| tgid == pid)
+    crate::procfs::tgid(pid) == Some(pid)
 }
 
 /// (resident bytes, CPU ticks) of a process, 0s if it is gone.
