@@ -8,10 +8,11 @@
 use super::proto::INLINE_MAX;
 use super::sock;
 use crate::error::{Code, Error, Result};
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 /// Where the supervisor's control socket lands in its process.
 pub const CTL_FD: RawFd = 3;
@@ -24,7 +25,84 @@ struct Link {
     owner: libc::pid_t,
 }
 
-static LINK: Mutex<Option<Link>> = Mutex::new(None);
+/// A pthread mutex that `pthread_atfork` handlers take before a fork and
+/// release on both sides (the pattern of POSIX's `pthread_atfork` rationale).
+///
+/// A std `Mutex` held by another thread when a host forks (without exec) stays
+/// locked forever in the child, whose first `sl_spawn` would then hang. With
+/// these handlers a fork waits for the holder instead, and the child gets the
+/// lock free; it then starts its own supervisor, since `Link::owner` is not
+/// its pid. glibc's `posix_spawn` (used by `start`) runs no fork handlers.
+struct ForkSafeLock(UnsafeCell<libc::pthread_mutex_t>);
+
+// SAFETY: a pthread mutex is made to be shared between threads.
+unsafe impl Sync for ForkSafeLock {}
+
+impl ForkSafeLock {
+    const fn new() -> Self {
+        ForkSafeLock(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER))
+    }
+
+    fn lock(&self) {
+        // SAFETY: a statically initialized mutex; every lock is paired with an unlock.
+        unsafe { libc::pthread_mutex_lock(self.0.get()) };
+    }
+
+    fn unlock(&self) {
+        // SAFETY: called by the thread that locked it (in a fork child, that
+        // thread is the only one left).
+        unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+    }
+
+    /// Run `f` with the lock held, released even if `f` unwinds.
+    fn hold<R>(&self, f: impl FnOnce() -> R) -> R {
+        FORK_HANDLERS.call_once(|| {
+            // SAFETY: the handlers only lock and unlock the two static mutexes.
+            // A failure (ENOMEM) leaves forks unprotected, as before.
+            unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+        });
+        struct Unlock<'a>(&'a ForkSafeLock);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.unlock();
+            }
+        }
+        self.lock();
+        let _unlock = Unlock(self);
+        f()
+    }
+}
+
+/// Held while a supervisor starts, so two threads never start two.
+static STARTING: ForkSafeLock = ForkSafeLock::new();
+/// Held briefly around every use of `LINK_VALUE`.
+static LINK_LOCK: ForkSafeLock = ForkSafeLock::new();
+
+/// The host's link to its supervisor; only touched with `LINK_LOCK` held.
+struct LinkValue(UnsafeCell<Option<Link>>);
+
+// SAFETY: every access goes through `with_link`, under LINK_LOCK.
+unsafe impl Sync for LinkValue {}
+
+static LINK_VALUE: LinkValue = LinkValue(UnsafeCell::new(None));
+
+static FORK_HANDLERS: Once = Once::new();
+
+extern "C" fn before_fork() {
+    STARTING.lock();
+    LINK_LOCK.lock();
+}
+
+extern "C" fn after_fork() {
+    LINK_LOCK.unlock();
+    STARTING.unlock();
+}
+
+/// Run `f` on the link with its lock held; `f` must not block.
+fn with_link<R>(f: impl FnOnce(&mut Option<Link>) -> R) -> R {
+    // SAFETY: LINK_LOCK is held for the whole borrow, so it is the only one.
+    LINK_LOCK.hold(|| f(unsafe { &mut *LINK_VALUE.0.get() }))
+}
 
 /// A supervisor file set by the Rust embedder (the rlib cannot find its own .so).
 static OVERRIDE: Mutex<Option<CString>> = Mutex::new(None);
@@ -189,24 +267,29 @@ fn start() -> Result<Link> {
 }
 
 fn current() -> Result<Arc<OwnedFd>> {
-    let mut guard = LINK.lock().unwrap_or_else(|e| e.into_inner());
     let me = std::process::id() as libc::pid_t;
-    if let Some(l) = guard.as_ref() {
-        if l.owner == me {
-            return Ok(l.ctl.clone());
-        }
+    let live = |l: &mut Option<Link>| l.as_ref().filter(|l| l.owner == me).map(|l| l.ctl.clone());
+    if let Some(ctl) = with_link(live) {
+        return Ok(ctl);
     }
-    let l = start()?;
-    let ctl = l.ctl.clone();
-    *guard = Some(l);
-    Ok(ctl)
+    STARTING.hold(|| {
+        // Another thread may have started one while we waited.
+        if let Some(ctl) = with_link(live) {
+            return Ok(ctl);
+        }
+        let fresh = start()?;
+        let ctl = fresh.ctl.clone();
+        with_link(|l| *l = Some(fresh));
+        Ok(ctl)
+    })
 }
 
 fn forget(ctl: &Arc<OwnedFd>) {
-    let mut guard = LINK.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.as_ref().is_some_and(|l| Arc::ptr_eq(&l.ctl, ctl)) {
-        *guard = None;
-    }
+    with_link(|l| {
+        if l.as_ref().is_some_and(|l| Arc::ptr_eq(&l.ctl, ctl)) {
+            *l = None;
+        }
+    });
 }
 
 /// A sealed memfd holding `data`, for requests too large to send inline.
@@ -283,5 +366,5 @@ pub fn request_spawn(request: &[u8], fds: &[RawFd]) -> Result<OwnedFd> {
 
 /// The pid of this process's supervisor, if one runs (for tests and diagnostics).
 pub fn supervisor_pid() -> Option<libc::pid_t> {
-    LINK.lock().ok()?.as_ref().map(|l| l.pid)
+    with_link(|l| l.as_ref().map(|l| l.pid))
 }
