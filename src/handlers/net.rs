@@ -14,6 +14,12 @@
 //!   the supervisor* on the child's own socket (taken with `pidfd_getfd`), so
 //!   the address decided on is the one connected to. Everything else goes on to
 //!   Landlock's port rules unchanged.
+//! - Bind rules (`sl_policy_allow_bind`, "CIDR:port" of the local address)
+//!   work the same way for `bind()`: a matching bind is done by the supervisor
+//!   on the child's socket with the copied address; others go on to Landlock.
+//!   `listen()` needs nothing: it uses the address bound before (Landlock
+//!   checks `bind`; a listen on an unbound socket takes an ephemeral port,
+//!   which Landlock does not check either, see README).
 
 use super::Reply;
 use crate::seccomp::mem;
@@ -94,6 +100,8 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
 pub struct Net {
     pub allow_udp: bool,
     pub connect: Vec<ConnectRule>,
+    /// Bind rules (local address and port), bound on behalf.
+    pub bind: Vec<ConnectRule>,
 }
 
 impl Net {
@@ -109,6 +117,7 @@ impl Net {
             }
             libc::SYS_setsockopt => Some(Reply::Continue),
             libc::SYS_connect if !self.connect.is_empty() => Some(self.connect(n)),
+            libc::SYS_bind if !self.bind.is_empty() => Some(self.bind(n)),
             _ => None,
         }
     }
@@ -145,6 +154,46 @@ impl Net {
             // Not ours to allow: Landlock's port rules decide.
             _ => Reply::Continue,
         }
+    }
+}
+
+impl Net {
+    /// A bind matching a bind rule is done here, on the copied address.
+    fn bind(&self, n: &SeccompNotif) -> Reply {
+        let pid = n.pid as libc::pid_t;
+        let [fd, addr, len, ..] = n.data.args;
+        let len = (len as u32 as usize).min(128);
+        let mut raw = vec![0u8; len];
+        if len < 2 || mem::read(pid, addr, &mut raw).ok() != Some(len) {
+            return Reply::Continue; // let the kernel give its own error
+        }
+        match destination(&raw) {
+            Some((ip, port)) if self.bind.iter().any(|r| r.matches(ip, port)) => {
+                match child_fd(pid, fd as i32) {
+                    Ok(sock) => bind_sock(&sock, &raw),
+                    Err(e) => Reply::Errno(e),
+                }
+            }
+            _ => Reply::Continue,
+        }
+    }
+}
+
+/// Bind `sock` (the child's socket, duplicated here) to the copied address
+/// `raw`. A bind never blocks.
+pub fn bind_sock(sock: &OwnedFd, raw: &[u8]) -> Reply {
+    // SAFETY: bind on our duplicate with a buffer of the length given.
+    let r = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            raw.as_ptr().cast(),
+            raw.len() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Reply::Errno(crate::error::last_errno())
+    } else {
+        Reply::Value(0)
     }
 }
 

@@ -48,6 +48,8 @@ pub struct FilterOptions {
     pub notify_socket: bool,
     /// connect() too: the policy has destination rules, or connect events.
     pub notify_connect: bool,
+    /// bind() too: the policy has bind rules, or bind events.
+    pub notify_bind: bool,
     /// `execve`/`execveat` go to the event callback (`handlers/events.rs`),
     /// except the child's first `execve`, recognized by its argv pointer
     /// (`first_exec_argv`, an address in the supervisor's own memory).
@@ -84,6 +86,7 @@ impl FilterOptions {
             notify_socket: true,
             notify_connect: !req.connect.is_empty()
                 || req.events & crate::events::KIND_CONNECT != 0,
+            notify_bind: !req.bind.is_empty() || req.events & crate::events::KIND_BIND != 0,
             notify_exec: req.events & crate::events::KIND_EXEC != 0,
             first_exec_argv: 0,
         }
@@ -102,6 +105,7 @@ impl FilterOptions {
             || self.notify_metadata
             || self.notify_socket
             || self.notify_connect
+            || self.notify_bind
             || self.notify_exec
     }
 }
@@ -514,6 +518,9 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
     }
     if opts.notify_connect {
         rules.push(rule(libc::SYS_connect, Vec::new(), Action::Notify));
+    }
+    if opts.notify_bind {
+        rules.push(rule(libc::SYS_bind, Vec::new(), Action::Notify));
     }
     if opts.notify_metadata {
         for &sys in crate::handlers::metadata::SYSCALLS {

@@ -398,6 +398,13 @@ impl Supervisor {
                         crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(r)).ok()
                     })
                     .collect();
+                let bind_rules: Vec<crate::handlers::net::ConnectRule> = req
+                    .bind
+                    .iter()
+                    .filter_map(|r| {
+                        crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(r)).ok()
+                    })
+                    .collect();
                 let sb = Sandbox {
                     host: None,
                     main_pid: st.pid,
@@ -421,6 +428,7 @@ impl Supervisor {
                     net: crate::handlers::net::Net {
                         allow_udp: req.allow_udp,
                         connect: rules.clone(),
+                        bind: bind_rules.clone(),
                     },
                     exec,
                     events: (req.events != 0).then(|| {
@@ -432,6 +440,8 @@ impl Supervisor {
                             crate::handlers::events::Ports {
                                 tcp: req.tcp_connect.clone(),
                                 rules,
+                                tcp_bind: req.tcp_bind.clone(),
+                                bind_rules,
                             },
                         )
                     }),
