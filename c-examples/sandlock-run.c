@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,8 +113,8 @@ static void print_help(void)
         "  --best-effort      run even where the kernel cannot enforce every rule\n"
         "                     (the default is to refuse to run)\n"
         "  --verbose          print each refusal the library makes itself on stderr\n"
-        "                     (\"sandlock-run: blocked: ...\"); kernel refusals (Landlock,\n"
-        "                     the seccomp deny list) are not reported\n"
+        "                     (\"sandlock-run: blocked: ...\"), including calls on the\n"
+        "                     seccomp deny list; Landlock's refusals are not reported\n"
         "  --learn            run PROG able to read and execute anything, record the\n"
         "                     files it opens and the programs it executes, and at the\n"
         "                     end print on stderr the --read/--write/--exec flags that\n"
@@ -150,15 +151,27 @@ static void print_help(void)
         stdout);
 }
 
-/* --verbose: one line per refusal the library made (an SL_EVENT_DENIED report). */
+/* --verbose: one line per refusal the library made (an SL_EVENT_DENIED report):
+ * "sandlock-run: blocked: ptrace (syscall 101, errno 1): on the deny list". */
 static int report_denied(sl_event *ev, void *userdata)
 {
+    const char *what = ev->denied == SL_EVENT_EXEC      ? "exec "
+                       : ev->denied == SL_EVENT_OPEN    ? "open "
+                       : ev->denied == SL_EVENT_CONNECT ? "connect "
+                       : ev->denied == SL_EVENT_BIND    ? "bind "
+                                                        : "";
+    const char *name = ev->syscall_name && ev->syscall_name[0] ? ev->syscall_name : "a call";
     (void)userdata;
-    fprintf(stderr, "sandlock-run: blocked: %s%s%s (syscall %lld, errno %d)%s%s\n",
-            ev->denied == SL_EVENT_EXEC ? "exec " : ev->denied == SL_EVENT_OPEN ? "open " : "",
-            ev->path ? ev->path : "", ev->path && ev->path[0] ? "" : "a call",
-            (long long)ev->syscall, ev->error, ev->reason && ev->reason[0] ? ": " : "",
-            ev->reason ? ev->reason : "");
+    fprintf(stderr, "sandlock-run: blocked: %s", what);
+    if (ev->denied == SL_EVENT_CONNECT || ev->denied == SL_EVENT_BIND) {
+        int v6 = ev->family == AF_INET6;
+        fprintf(stderr, "%s%s%s:%d", v6 ? "[" : "", ev->address ? ev->address : "", v6 ? "]" : "",
+                ev->port);
+    } else {
+        fputs(ev->path && ev->path[0] ? ev->path : name, stderr);
+    }
+    fprintf(stderr, " (syscall %lld, errno %d)%s%s\n", (long long)ev->syscall, ev->error,
+            ev->reason && ev->reason[0] ? ": " : "", ev->reason ? ev->reason : "");
     return SL_ALLOW;
 }
 

@@ -225,12 +225,19 @@
  * answered garbage), an allowed exec turned out different at the exec stop
  * (the sandbox is killed), a connect the callback allowed is outside the
  * policy's ports and destination rules (EACCES), or a metadata change
- * (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
- * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
- * `syscall`, `error` and `reason` say which, how and why;
+ * (chmod, chown, utimes, xattrs) fell outside the writable paths, a call
+ * on the seccomp deny list was made (ptrace, bpf, mount, unshare, a clone
+ * with namespace flags…: it gets the same errno as without a handler), or a
+ * socket was refused (family, type, UDP not allowed, TCP Fast Open).
+ * `denied` says what kind of call (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`,
+ * `SL_EVENT_CONNECT`, `SL_EVENT_BIND`, or 0 for others), `syscall`,
+ * `syscall_name`, `error` and `reason` say which, how and why;
  * `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind
- * when known. The return value is ignored. Refusals made by the
- * kernel (Landlock, the seccomp deny list) are not reported. Reports are
+ * when known. The return value is ignored. With this kind in the mask, the
+ * deny list's calls are answered by the supervisor (they are rare; `clone3`
+ * and `rseq`, which libc falls back from, stay in the filter and are not
+ * reported). Landlock's own refusals are not reported: the kernel tells
+ * only the audit log, which needs privileges. Reports are
  * best effort: they are dropped while the host is not reading (a callback
  * that blocks).
  */
@@ -408,6 +415,12 @@ typedef struct {
      * Connect, bind: `AF_INET` or `AF_INET6`. Else 0.
      */
     int family;
+    /**
+     * The name of `syscall` ("ptrace", "openat", "bind"), or "" if the
+     * library has no name for it (it names the deny list's calls and those
+     * events are about).
+     */
+    const char *syscall_name;
 } sl_event;
 
 /**

@@ -624,6 +624,23 @@ fn sandlock_run_cli() {
         "{}",
         show(&out)
     );
+    // Deny-list hits too, named, with the errno the program sees unchanged.
+    let ptrace = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.ptrace(0, 0, 0, 0), os.strerror(ctypes.get_errno()))";
+    let out = sandlock_run(
+        &exe,
+        &["--system", "--verbose", "--", "python3", "-c", ptrace],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "-1 Operation not permitted\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("sandlock-run: blocked: ptrace (syscall 101, errno 1): on the deny list\n"),
+        "{}",
+        show(&out)
+    );
     let quiet = ["--system", "--", "sh", "-c", "chmod 600 /etc/hostname"];
     let out = sandlock_run(&exe, &quiet);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

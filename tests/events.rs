@@ -64,10 +64,14 @@ unsafe extern "C" fn decide(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
     if ev.kind == SL_EVENT_DENIED {
         // SAFETY: a valid string for the duration of the call.
         let why = unsafe { CStr::from_ptr(ev.reason) }.to_string_lossy();
-        r.seen.lock().unwrap().push(format!(
+        // SAFETY: as above.
+        let name = unsafe { CStr::from_ptr(ev.syscall_name) }.to_string_lossy();
+        let mut seen = r.seen.lock().unwrap();
+        seen.push(format!(
             "denied kind={} nr={} errno={} {what} ({why})",
             ev.denied, ev.syscall, ev.error
         ));
+        seen.push(format!("name nr={} {name}", ev.syscall));
         return 12345; // ignored
     }
     r.seen.lock().unwrap().push(format!(
@@ -717,5 +721,96 @@ fn racing_thread_cannot_swap_the_bound_port() {
     assert!(
         r.seen().iter().any(|s| s.contains(&format!(":{deny} "))),
         "the race never showed the denied port"
+    );
+}
+
+/// Deny-listed calls, made with raw syscall numbers; prints each errno.
+const DENY_LIST: &str = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nfor nr, args in [(101, (0, 0, 0, 0)), (272, (0x10000000,)), (321, (0, 0, 0)), (165, (0, 0, 0, 0, 0)), (425, (1, 0))]:\n    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])\n    print(nr, r, os.strerror(ctypes.get_errno()))";
+
+#[test]
+fn deny_list_hits_are_reported_with_the_same_errno() {
+    let plain = Policy::system();
+    let (st, before) = plain.run(&["python3", "-c", DENY_LIST]);
+    assert_eq!(exited(st), Some(0), "{before}");
+    assert_eq!(
+        before,
+        "101 -1 Operation not permitted\n272 -1 Operation not permitted\n\
+         321 -1 Operation not permitted\n165 -1 Operation not permitted\n\
+         425 -1 Function not implemented\n"
+    );
+    let p = Policy::system();
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_DENIED, &r);
+    let (st, after) = p.run(&["python3", "-c", DENY_LIST]);
+    assert_eq!((exited(st), after.as_str()), (Some(0), before.as_str()));
+    let seen = r.seen();
+    for (nr, name, errno) in [
+        (libc::SYS_ptrace, "ptrace", libc::EPERM),
+        (libc::SYS_unshare, "unshare", libc::EPERM),
+        (libc::SYS_bpf, "bpf", libc::EPERM),
+        (libc::SYS_mount, "mount", libc::EPERM),
+        (libc::SYS_io_uring_setup, "io_uring_setup", libc::ENOSYS),
+    ] {
+        let want = format!("denied kind=0 nr={nr} errno={errno}  (on the deny list)");
+        assert!(seen.contains(&want), "{want} not in {seen:?}");
+        assert!(seen.contains(&format!("name nr={nr} {name}")), "{seen:?}");
+    }
+}
+
+#[test]
+fn deny_list_argument_checks_and_socket_refusals_are_reported() {
+    let p = Policy::system();
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_DENIED, &r);
+    // clone(CLONE_NEWUSER) through os.unshare's sibling: a raw clone with the flag,
+    // TIOCSTI on stdin, and a UDP socket the policy does not allow.
+    let script = "import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.syscall(56, ctypes.c_long(0x10000000 | 17), 0, 0, 0, 0)\nprint('clone', r, ctypes.get_errno())\nc = ctypes.c_char(b'x')\nr = libc.ioctl(0, 0x5412, ctypes.byref(c))\nprint('ioctl', r, ctypes.get_errno())\ntry: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nexcept OSError as e: print('udp', e.errno)\nprint('threads ok' if os.fork() else os._exit(0))";
+    let (st, out) = p.run(&["python3", "-c", script]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "clone -1 {e}\nioctl -1 {e}\nudp {}\nthreads ok\n",
+            libc::EACCES,
+            e = libc::EPERM
+        )
+    );
+    let seen = r.seen();
+    let has = |pat: &str| seen.iter().any(|s| s.contains(pat));
+    assert!(
+        has(&format!(
+            "nr={} errno={}  (on the deny list: namespace",
+            libc::SYS_clone,
+            libc::EPERM
+        )),
+        "{seen:?}"
+    );
+    assert!(has("TIOCSTI"), "{seen:?}");
+    assert!(has("socket refused: UDP"), "{seen:?}");
+    assert!(seen.contains(&format!("name nr={} socket", libc::SYS_socket)));
+    // A plain fork (clone without namespace flags) is not a refusal.
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.starts_with(&format!("denied kind=0 nr={} ", libc::SYS_clone)))
+            .count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn no_deny_list_reports_without_a_denied_handler() {
+    // Exec events only: the deny list stays in the filter (nothing notified),
+    // the errno is the same, and no report reaches the callback.
+    let p = Policy::system();
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (st, out) = p.run(&["python3", "-c", DENY_LIST]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(out.starts_with("101 -1 Operation not permitted\n"), "{out}");
+    assert!(
+        r.seen().iter().all(|s| !s.starts_with("denied")),
+        "{:?}",
+        r.seen()
     );
 }

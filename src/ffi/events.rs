@@ -21,12 +21,19 @@ pub const SL_EVENT_OPEN: i32 = 2;
 /// answered garbage), an allowed exec turned out different at the exec stop
 /// (the sandbox is killed), a connect the callback allowed is outside the
 /// policy's ports and destination rules (EACCES), or a metadata change
-/// (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
-/// (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
-/// `syscall`, `error` and `reason` say which, how and why;
+/// (chmod, chown, utimes, xattrs) fell outside the writable paths, a call
+/// on the seccomp deny list was made (ptrace, bpf, mount, unshare, a clone
+/// with namespace flags…: it gets the same errno as without a handler), or a
+/// socket was refused (family, type, UDP not allowed, TCP Fast Open).
+/// `denied` says what kind of call (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`,
+/// `SL_EVENT_CONNECT`, `SL_EVENT_BIND`, or 0 for others), `syscall`,
+/// `syscall_name`, `error` and `reason` say which, how and why;
 /// `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind
-/// when known. The return value is ignored. Refusals made by the
-/// kernel (Landlock, the seccomp deny list) are not reported. Reports are
+/// when known. The return value is ignored. With this kind in the mask, the
+/// deny list's calls are answered by the supervisor (they are rare; `clone3`
+/// and `rseq`, which libc falls back from, stay in the filter and are not
+/// reported). Landlock's own refusals are not reported: the kernel tells
+/// only the audit log, which needs privileges. Reports are
 /// best effort: they are dropped while the host is not reading (a callback
 /// that blocks).
 pub const SL_EVENT_DENIED: i32 = 4;
@@ -111,6 +118,10 @@ pub struct sl_event {
     pub port: c_int,
     /// Connect, bind: `AF_INET` or `AF_INET6`. Else 0.
     pub family: c_int,
+    /// The name of `syscall` ("ptrace", "openat", "bind"), or "" if the
+    /// library has no name for it (it names the deny list's calls and those
+    /// events are about).
+    pub syscall_name: *const c_char,
 }
 
 /// An event callback: returns `SL_ALLOW`, `SL_DENY` or `SL_KILL`. Any other
@@ -206,6 +217,7 @@ fn call(
     let is_exec = (if report { denied } else { kind }) == SL_EVENT_EXEC;
     let reason = cstr(ev.reason.as_bytes());
     let address = cstr(ev.address.as_bytes());
+    let name = cstr(crate::handlers::denylist::syscall_name(ev.nr).as_bytes());
     let mut e = sl_event {
         kind,
         pid: ev.pid,
@@ -225,6 +237,7 @@ fn call(
         address: address.as_ptr(),
         port: ev.port,
         family: ev.family,
+        syscall_name: name.as_ptr(),
     };
     // SAFETY: the caller of sl_policy_set_event_handler promised a callback
     // taking these arguments; every pointer in `e` lives until it returns.

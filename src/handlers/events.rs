@@ -69,6 +69,9 @@ pub struct Events {
     pending: HashMap<u64, Pending>,
     /// Allowed execs, by calling thread: what the exec stop must show.
     expect: HashMap<libc::pid_t, Expect>,
+    /// With `SL_EVENT_DENIED`: the calls the filter sends here instead of
+    /// failing them (`denylist.rs`).
+    denylist: Option<super::denylist::DenyList>,
 }
 
 pub struct Pending {
@@ -269,7 +272,17 @@ impl Events {
             deny: canon(deny),
             pending: HashMap::new(),
             expect: HashMap::new(),
+            denylist: None,
         }
+    }
+
+    /// Answer (and report) the deny list's calls, which the filter sends to
+    /// the supervisor when the handler wants `SL_EVENT_DENIED`.
+    pub fn with_deny_list(mut self, req: &crate::supervisor::proto::SpawnRequest) -> Events {
+        if self.mask & KIND_DENIED != 0 {
+            self.denylist = super::denylist::DenyList::new(req);
+        }
+        self
     }
 
     /// If `n` is a call the host wants to decide: copy it, send the event on
@@ -281,6 +294,10 @@ impl Events {
         n: &SeccompNotif,
         host: Option<RawFd>,
     ) -> Option<Reply> {
+        if let Some((errno, ev)) = self.denylist.as_ref().and_then(|d| d.check(n)) {
+            self.report_denied(host, ev);
+            return Some(Reply::Errno(errno));
+        }
         let nr = n.data.nr as i64;
         let pid = n.pid as libc::pid_t;
         let a = n.data.args;

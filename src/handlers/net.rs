@@ -197,6 +197,36 @@ pub fn bind_sock(sock: &OwnedFd, raw: &[u8]) -> Reply {
     }
 }
 
+/// Why `reply` refuses the network call `n`, for a refusal report (None: not
+/// a refusal made here).
+pub fn refusal(n: &SeccompNotif, reply: Reply) -> Option<String> {
+    let Reply::Errno(_) = reply else {
+        return None;
+    };
+    let a = n.data.args;
+    match n.data.nr as i64 {
+        libc::SYS_socket => {
+            let (domain, ty, proto) = (a[0] as i32, a[1] as i32 & 0xf, a[2] as i32);
+            let what = match domain {
+                libc::AF_INET | libc::AF_INET6 if proto == IPPROTO_MPTCP => "MPTCP".to_string(),
+                libc::AF_INET | libc::AF_INET6 if proto == libc::IPPROTO_SCTP => "SCTP".into(),
+                libc::AF_INET | libc::AF_INET6 if ty == libc::SOCK_DGRAM => {
+                    "UDP (not allowed by the policy)".into()
+                }
+                libc::AF_INET | libc::AF_INET6 => format!("IP type {ty} protocol {proto}"),
+                libc::AF_NETLINK => format!("netlink protocol {proto}"),
+                libc::AF_PACKET => "packet".into(),
+                _ => format!("family {domain}"),
+            };
+            Some(format!(
+                "socket refused: {what}; only UNIX, TCP and NETLINK_ROUTE sockets (UDP when allowed)"
+            ))
+        }
+        libc::SYS_setsockopt => Some("TCP Fast Open (TCP_FASTOPEN_CONNECT) refused".into()),
+        _ => None,
+    }
+}
+
 /// The IPv4 or IPv6 destination in a copied sockaddr, if it is one.
 pub fn destination(raw: &[u8]) -> Option<(IpAddr, u16)> {
     if raw.len() < 2 {

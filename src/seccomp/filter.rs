@@ -55,6 +55,13 @@ pub struct FilterOptions {
     /// (`first_exec_argv`, an address in the supervisor's own memory).
     pub notify_exec: bool,
     pub first_exec_argv: u64,
+    /// The host wants refusal reports (`SL_EVENT_DENIED`): every call the
+    /// filter would fail with an errno (the deny list and the argument
+    /// checks) goes to the supervisor instead, which answers the same errno
+    /// and reports it (`handlers/denylist.rs`). These calls are rare, so
+    /// ordinary programs pay nothing. Not `clone3` and `rseq`: libc calls
+    /// them at every thread start and falls back on ENOSYS by design.
+    pub notify_denied: bool,
 }
 
 impl FilterOptions {
@@ -89,6 +96,7 @@ impl FilterOptions {
             notify_bind: !req.bind.is_empty() || req.events & crate::events::KIND_BIND != 0,
             notify_exec: req.events & crate::events::KIND_EXEC != 0,
             first_exec_argv: 0,
+            notify_denied: req.events & crate::events::KIND_DENIED != 0,
         }
     }
 
@@ -107,6 +115,7 @@ impl FilterOptions {
             || self.notify_connect
             || self.notify_bind
             || self.notify_exec
+            || self.notify_denied
     }
 }
 
@@ -541,6 +550,22 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         ));
         rules.push(rule(libc::SYS_execveat, Vec::new(), Action::Notify));
     }
+    if opts.notify_denied {
+        for r in &mut rules {
+            if r.nr == nr(libc::SYS_clone3) || r.nr == nr(libc::SYS_rseq) {
+                continue;
+            }
+            let to_notify = |a: &mut Action| {
+                if matches!(a, Action::Errno(_)) {
+                    *a = Action::Notify;
+                }
+            };
+            to_notify(&mut r.otherwise);
+            for (_, a) in &mut r.checks {
+                to_notify(a);
+            }
+        }
+    }
     FilterSpec {
         default: Action::Allow,
         rules,
@@ -615,6 +640,55 @@ mod tests {
         assert_eq!(run(&prog, libc::SYS_kcmp, &[0]), ALLOW);
         assert_eq!(run(&prog, libc::SYS_getpid, &[]), ALLOW);
         assert_eq!(run(&prog, libc::SYS_execve, &[]), ALLOW);
+    }
+
+    /// Deny-list hits go to the supervisor only when the host asked for
+    /// refusal reports; clone3 and rseq (libc's fallbacks) never do.
+    #[test]
+    fn deny_list_notified_only_for_reports() {
+        let hits: &[(libc::c_long, &[u64])] = &[
+            (libc::SYS_ptrace, &[0]),
+            (libc::SYS_bpf, &[0]),
+            (libc::SYS_unshare, &[0]),
+            (libc::SYS_mount, &[0]),
+            (libc::SYS_keyctl, &[0]),
+            (libc::SYS_io_uring_setup, &[1, 0]),
+            (libc::SYS_fsopen, &[0]),
+            (libc::SYS_clone, &[CLONE_NEWUSER | 17]),
+            (libc::SYS_ioctl, &[0, TIOCSTI]),
+            (libc::SYS_prctl, &[PR_SET_DUMPABLE]),
+            (libc::SYS_personality, &[0x0400000]),
+        ];
+        let quiet = [
+            build_program(&FilterOptions::default()).unwrap(),
+            build_program(&FilterOptions {
+                notify_exec: true,
+                notify_open: true,
+                notify_connect: true,
+                notify_bind: true,
+                ..all_opts()
+            })
+            .unwrap(),
+        ];
+        for prog in &quiet {
+            for &(sys, args) in hits {
+                let r = run(prog, sys, args);
+                assert!(r == RET_EPERM || r == RET_ENOSYS, "{sys}: {r:#x}");
+            }
+        }
+        let reports = build_program(&FilterOptions {
+            notify_denied: true,
+            ..all_opts()
+        })
+        .unwrap();
+        for &(sys, args) in hits {
+            assert_eq!(run(&reports, sys, args), NOTIFY, "{sys}");
+        }
+        assert_eq!(run(&reports, libc::SYS_clone3, &[0, 88]), RET_ENOSYS);
+        assert_eq!(run(&reports, libc::SYS_rseq, &[0]), RET_ENOSYS);
+        assert_eq!(run(&reports, libc::SYS_clone, &[17]), ALLOW);
+        assert_eq!(run(&reports, libc::SYS_ioctl, &[0, 0x5401]), ALLOW);
+        assert_eq!(run(&reports, libc::SYS_getpid, &[]), ALLOW);
     }
 
     #[test]

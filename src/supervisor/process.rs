@@ -444,6 +444,7 @@ impl Supervisor {
                                 bind_rules,
                             },
                         )
+                        .with_deny_list(&req)
                     }),
                 };
                 self.owner.insert(st.pid, id);
@@ -818,6 +819,21 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
             };
             ev.report_denied(host, report);
         }
+    }
+    if let (Some(ev), Some(why)) = (sb.events.as_ref(), handlers::net::refusal(&n, reply)) {
+        let errno = match reply {
+            handlers::Reply::Errno(e) => e,
+            _ => 0,
+        };
+        let report = crate::events::Event {
+            kind: crate::events::KIND_DENIED,
+            pid: n.pid as i32,
+            nr,
+            errno,
+            reason: why,
+            ..Default::default()
+        };
+        ev.report_denied(host, report);
     }
 }
 
