@@ -814,3 +814,40 @@ fn no_deny_list_reports_without_a_denied_handler() {
         r.seen()
     );
 }
+
+/// listen() on an unbound socket, then on one bound to `argv[1]`; prints each result.
+const LISTEN: &str = "import socket, sys\ns = socket.socket()\ntry: s.listen(); print('unbound', s.getsockname()[1] != 0)\nexcept OSError as e: print('unbound errno', e.errno)\nt = socket.socket()\nt.bind(('127.0.0.1', int(sys.argv[1]))); t.listen(); print('bound listening', t.getsockname()[1])";
+
+#[test]
+fn listen_on_an_unbound_socket_needs_the_ephemeral_port() {
+    // Landlock does not see the ephemeral port a listen without bind takes.
+    let a = free_port();
+    let p = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(p.0, a), SL_OK);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_DENIED, &r);
+    let (st, out) = p.run(&["python3", "-c", LISTEN, &a.to_string()]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!("unbound errno {}\nbound listening {a}\n", libc::EACCES)
+    );
+    assert!(
+        r.seen().iter().any(|s| s.contains(&format!(
+            "nr={} errno={}",
+            libc::SYS_listen,
+            libc::EACCES
+        )) && s.contains("ephemeral")),
+        "{:?}",
+        r.seen()
+    );
+    // With port 0 allowed, it listens on an ephemeral port.
+    let q = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(q.0, 0), SL_OK);
+    assert_eq!(sl_policy_allow_tcp_bind(q.0, a), SL_OK);
+    let (st, out) = q.run(&["python3", "-c", LISTEN, &a.to_string()]);
+    assert_eq!(
+        (exited(st), out),
+        (Some(0), format!("unbound True\nbound listening {a}\n"))
+    );
+}

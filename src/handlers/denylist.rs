@@ -147,6 +147,7 @@ pub fn syscall_name(nr: i64) -> &'static str {
         libc::SYS_setsockopt => "setsockopt",
         libc::SYS_connect => "connect",
         libc::SYS_bind => "bind",
+        libc::SYS_listen => "listen",
         libc::SYS_execve => "execve",
         libc::SYS_execveat => "execveat",
         libc::SYS_open => "open",

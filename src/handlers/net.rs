@@ -17,9 +17,16 @@
 //! - Bind rules (`sl_policy_allow_bind`, "CIDR:port" of the local address)
 //!   work the same way for `bind()`: a matching bind is done by the supervisor
 //!   on the child's socket with the copied address; others go on to Landlock.
-//!   `listen()` needs nothing: it uses the address bound before (Landlock
-//!   checks `bind`; a listen on an unbound socket takes an ephemeral port,
-//!   which Landlock does not check either, see README).
+//! - `listen()` on a bound socket uses the address bound before. But a
+//!   `listen()` on an *unbound* TCP socket binds it to an ephemeral port
+//!   without `bind()`, and Landlock (which hooks bind and connect) does not
+//!   see that: a sandbox with no bind rule could listen on 0.0.0.0 (found
+//!   while adding bind events, on Landlock ABI 7). So listen is notified: the
+//!   supervisor takes the child's socket object once (`pidfd_getfd`), refuses
+//!   (EACCES) an unbound IPv4/IPv6 TCP socket unless the policy allows port 0
+//!   (`sl_policy_allow_tcp_bind(p, 0)`, or a bind rule for port 0), and
+//!   otherwise calls listen on that same object itself, so swapping the
+//!   descriptor for an unbound socket after the check changes nothing.
 
 use super::Reply;
 use crate::seccomp::mem;
@@ -102,6 +109,8 @@ pub struct Net {
     pub connect: Vec<ConnectRule>,
     /// Bind rules (local address and port), bound on behalf.
     pub bind: Vec<ConnectRule>,
+    /// TCP bind ports (for a listen that would take an ephemeral port).
+    pub tcp_bind: Vec<u16>,
 }
 
 impl Net {
@@ -118,6 +127,7 @@ impl Net {
             libc::SYS_setsockopt => Some(Reply::Continue),
             libc::SYS_connect if !self.connect.is_empty() => Some(self.connect(n)),
             libc::SYS_bind if !self.bind.is_empty() => Some(self.bind(n)),
+            libc::SYS_listen => Some(self.listen(n)),
             _ => None,
         }
     }
@@ -179,6 +189,67 @@ impl Net {
     }
 }
 
+impl Net {
+    /// May an unbound TCP socket of `family` take an ephemeral port?
+    fn ephemeral_allowed(&self, family: i32) -> bool {
+        let any: IpAddr = if family == libc::AF_INET6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        self.tcp_bind.contains(&0) || self.bind.iter().any(|r| r.matches(any, 0))
+    }
+
+    /// `listen()`, on the socket object taken now (see the module comment).
+    fn listen(&self, n: &SeccompNotif) -> Reply {
+        let pid = n.pid as libc::pid_t;
+        let [fd, backlog, ..] = n.data.args;
+        let sock = match child_fd(pid, fd as i32) {
+            Ok(s) => s,
+            Err(e) => return Reply::Errno(e),
+        };
+        let family = sockopt(&sock, libc::SO_DOMAIN).unwrap_or(0);
+        if matches!(family, libc::AF_INET | libc::AF_INET6)
+            && sockopt(&sock, libc::SO_PROTOCOL) == Ok(libc::IPPROTO_TCP)
+            && local_port(&sock) == Some(0)
+            && !self.ephemeral_allowed(family)
+        {
+            return Reply::Errno(libc::EACCES);
+        }
+        // SAFETY: listen on our duplicate of the child's socket; never blocks.
+        if unsafe { libc::listen(sock.as_raw_fd(), backlog as i32) } < 0 {
+            return Reply::Errno(crate::error::last_errno());
+        }
+        Reply::Value(0)
+    }
+}
+
+/// The local port of an IPv4/IPv6 socket (0: not bound).
+fn local_port(sock: &OwnedFd) -> Option<u16> {
+    // SAFETY: getsockname into a zeroed sockaddr_storage of the size given.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::getsockname(
+            sock.as_raw_fd(),
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: a plain byte view of the struct the kernel filled (len bytes).
+    let raw = unsafe {
+        std::slice::from_raw_parts(
+            (&ss as *const libc::sockaddr_storage).cast::<u8>(),
+            (len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
+        )
+    };
+    destination(raw).map(|(_, port)| port)
+}
+
 /// Bind `sock` (the child's socket, duplicated here) to the copied address
 /// `raw`. A bind never blocks.
 pub fn bind_sock(sock: &OwnedFd, raw: &[u8]) -> Reply {
@@ -223,6 +294,10 @@ pub fn refusal(n: &SeccompNotif, reply: Reply) -> Option<String> {
             ))
         }
         libc::SYS_setsockopt => Some("TCP Fast Open (TCP_FASTOPEN_CONNECT) refused".into()),
+        libc::SYS_listen if reply == Reply::Errno(libc::EACCES) => Some(
+            "listen on an unbound TCP socket would bind an ephemeral port, which the policy does not allow (TCP bind port 0)"
+                .into(),
+        ),
         _ => None,
     }
 }

@@ -516,6 +516,8 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
             )]
         };
         rules.push(rule(libc::SYS_socket, Vec::new(), Action::Notify));
+        // A listen on an unbound TCP socket binds past Landlock (`handlers/net.rs`).
+        rules.push(rule(libc::SYS_listen, Vec::new(), Action::Notify));
         rules.push(rule(
             libc::SYS_setsockopt,
             vec![(low32_eq(2, TCP_FASTOPEN_CONNECT), Action::Notify)],
@@ -689,6 +691,19 @@ mod tests {
         assert_eq!(run(&reports, libc::SYS_clone, &[17]), ALLOW);
         assert_eq!(run(&reports, libc::SYS_ioctl, &[0, 0x5401]), ALLOW);
         assert_eq!(run(&reports, libc::SYS_getpid, &[]), ALLOW);
+    }
+
+    #[test]
+    fn listen_is_seen_with_socket_checks() {
+        let plain = build_program(&FilterOptions::default()).unwrap();
+        assert_eq!(run(&plain, libc::SYS_listen, &[3, 5]), ALLOW);
+        let net = build_program(&FilterOptions {
+            notify_socket: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(run(&net, libc::SYS_listen, &[3, 5]), NOTIFY);
+        assert_eq!(run(&net, libc::SYS_bind, &[3]), ALLOW);
     }
 
     #[test]

@@ -429,6 +429,7 @@ impl Supervisor {
                         allow_udp: req.allow_udp,
                         connect: rules.clone(),
                         bind: bind_rules.clone(),
+                        tcp_bind: req.tcp_bind.clone(),
                     },
                     exec,
                     events: (req.events != 0).then(|| {
