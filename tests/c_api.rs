@@ -999,10 +999,8 @@ fn sandlock_run_learn_network() {
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for c in server.incoming() {
-            if let Ok(mut c) = c {
-                let _ = std::io::Write::write_all(&mut c, b"hello\n");
-            }
+        for mut c in server.incoming().flatten() {
+            let _ = std::io::Write::write_all(&mut c, b"hello\n");
         }
     });
     let bind_port = {
