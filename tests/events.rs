@@ -851,3 +851,116 @@ fn listen_on_an_unbound_socket_needs_the_ephemeral_port() {
         (Some(0), format!("unbound True\nbound listening {a}\n"))
     );
 }
+
+/// A callback that blocks on every event while the gate is closed.
+struct Gate {
+    closed: Mutex<bool>,
+    cv: std::sync::Condvar,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.closed.lock().unwrap() = false;
+        self.cv.notify_all();
+    }
+}
+
+/// Opens the gate when dropped, so a failing test never leaves the callback blocked.
+struct OpenOnDrop<'a>(&'a Gate);
+
+impl Drop for OpenOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+unsafe extern "C" fn gated(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
+    // SAFETY: userdata is the test's Gate, alive until its child is freed.
+    let g = unsafe { &*(userdata as *const Gate) };
+    g.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a valid event for the duration of the call.
+    if unsafe { (*ev).kind } == SL_EVENT_DENIED {
+        // Reports wait while the gate is closed; decisions (opens) do not.
+        let mut closed = g.closed.lock().unwrap();
+        while *closed {
+            closed = g.cv.wait(closed).unwrap();
+        }
+    }
+    SL_ALLOW
+}
+
+/// The program: 20,000 deny-list calls (reports, not waited for) while the
+/// host's callback is stuck, then 2,000 opens (events), then exit.
+const FLOOD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nfor i in range(20000): libc.ptrace(0, 0, 0, 0)\nok = den = 0\nfor i in range(2000):\n    try: os.close(os.open(sys.argv[1], os.O_RDONLY)); ok += 1\n    except PermissionError: den += 1\nprint(ok, den)";
+
+#[test]
+fn a_full_host_socket_neither_hangs_nor_loses_the_exit_report() {
+    let dir = scratch().join("flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("f");
+    std::fs::write(&file, "x").unwrap();
+    let g = Gate {
+        closed: Mutex::new(true),
+        cv: std::sync::Condvar::new(),
+        calls: 0.into(),
+    };
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap()).timeout_ms(60_000);
+    assert_eq!(
+        sl_policy_set_event_handler(
+            p.0,
+            (SL_EVENT_OPEN | SL_EVENT_DENIED) as u32,
+            Some(gated),
+            &g as *const Gate as *mut c_void
+        ),
+        SL_OK
+    );
+    let start = Instant::now();
+    let (child, rd) = p
+        .spawn_captured(&["python3", "-c", FLOOD, file.to_str().unwrap()])
+        .unwrap();
+    // Declared after the child, so dropped before it: a failing assertion
+    // opens the gate before freeing the child (which waits for the callback).
+    let _release = OpenOnDrop(&g);
+    let pid = child.pid();
+    // The callback is stuck on the first report; the sandbox must still run
+    // to its end (its events denied at once, its reports dropped)...
+    while alive(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sandbox waits for the stuck host"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ran = start.elapsed();
+    // ...and other sandboxes are served meanwhile.
+    let other = Policy::system();
+    let t = Instant::now();
+    let (st, out) = other.run(&["/bin/echo", "other"]);
+    assert_eq!((exited(st), out.as_str()), (Some(0), "other\n"));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(*g.closed.lock().unwrap(), "the gate opened early");
+    // Once the host reads again, the exit report arrives.
+    g.open();
+    let t = Instant::now();
+    let out = read_all(rd);
+    assert_eq!(exited(child.wait()), Some(0), "{out}");
+    let queued = t.elapsed();
+    let calls = g.calls.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "ran {ran:?} with the host stuck; {calls} callbacks; exit report {queued:?} after release"
+    );
+    assert!(queued < Duration::from_secs(5), "{queued:?}");
+    // Every open after the socket filled was denied at once, none hung.
+    let counts: Vec<u32> = out
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 2, "{out}");
+    assert_eq!(counts[0] + counts[1], 2000, "{out}");
+    assert!(counts[1] > 0, "no open was denied: {out}");
+    // Far fewer callbacks than calls: the reports beyond capacity were dropped.
+    assert!(calls < 20_000, "{calls}");
+    drop(child);
+}
