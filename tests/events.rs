@@ -1,5 +1,6 @@
-//! Event callbacks (issue 6): the host decides on execs and opens at run time,
-//! driven through the C API with `extern "C"` callbacks.
+//! Event callbacks (issue 6): the host decides on execs, opens, connects and
+//! binds at run time and hears refusals (the deny list included), driven
+//! through the C API with `extern "C"` callbacks.
 
 mod common;
 
