@@ -12,35 +12,56 @@
 
 use crate::events::{Event, KIND_DENIED};
 use crate::seccomp::bpf;
-use crate::seccomp::filter::{build_program, FilterOptions};
+use crate::seccomp::filter::{build, build_program, FilterOptions};
 use crate::seccomp::notify::SeccompNotif;
 
 pub struct DenyList {
-    reference: Vec<libc::sock_filter>,
+    reference: Option<Vec<libc::sock_filter>>,
+    /// Fail closed if the reference could not be assembled (it is the
+    /// child's own filter with other actions, so it always can): the calls
+    /// with any errno rule, refused with EPERM. A call the reporting filter
+    /// notifies must never be continued by mistake.
+    errno_calls: Vec<u32>,
 }
 
 impl DenyList {
-    /// The reference filter for a spawn request (None if it cannot be built,
-    /// which would have failed the spawn already).
-    pub fn new(req: &crate::supervisor::proto::SpawnRequest) -> Option<DenyList> {
+    /// The reference filter for a spawn request.
+    pub fn new(req: &crate::supervisor::proto::SpawnRequest) -> DenyList {
         let slots = crate::supervisor::launch::random_fd_slots(&req.limits);
         let opts = FilterOptions {
             notify_denied: false,
             ..FilterOptions::for_request(req, slots)
         };
-        Some(DenyList {
-            reference: build_program(&opts).ok()?,
-        })
+        let errno_calls = build(&opts)
+            .rules
+            .iter()
+            .filter(|r| {
+                std::iter::once(&r.otherwise)
+                    .chain(r.checks.iter().map(|(_, a)| a))
+                    .any(|a| matches!(a, bpf::Action::Errno(_)))
+            })
+            .map(|r| r.nr)
+            .collect();
+        DenyList {
+            reference: build_program(&opts).ok(),
+            errno_calls,
+        }
     }
 
     /// If the filter without reports would fail `n` with an errno: that errno
     /// and the report to send.
     pub fn check(&self, n: &SeccompNotif) -> Option<(i32, Event)> {
-        let ret = bpf::interpret(&self.reference, &n.data);
-        if ret & libc::SECCOMP_RET_ACTION_FULL != libc::SECCOMP_RET_ERRNO {
-            return None;
-        }
-        let errno = (ret & libc::SECCOMP_RET_DATA) as i32;
+        let errno = match &self.reference {
+            Some(prog) => {
+                let ret = bpf::interpret(prog, &n.data);
+                if ret & libc::SECCOMP_RET_ACTION_FULL != libc::SECCOMP_RET_ERRNO {
+                    return None;
+                }
+                (ret & libc::SECCOMP_RET_DATA) as i32
+            }
+            None if self.errno_calls.contains(&(n.data.nr as u32)) => libc::EPERM,
+            None => return None,
+        };
         let nr = n.data.nr as i64;
         let ev = Event {
             kind: KIND_DENIED,
@@ -203,7 +224,12 @@ mod tests {
             events: KIND_DENIED,
             ..Default::default()
         };
-        let d = DenyList::new(&req).unwrap();
+        let d = DenyList::new(&req);
+        assert!(d.reference.is_some());
+        let fallback = DenyList {
+            reference: None,
+            errno_calls: d.errno_calls.clone(),
+        };
         let reporting = build_program(&FilterOptions::for_request(&req, 1000..=1003)).unwrap();
         let cases: &[(i64, &[u64], Option<i32>)] = &[
             (libc::SYS_ptrace, &[0], Some(libc::EPERM)),
@@ -222,6 +248,10 @@ mod tests {
             let n = notif(nr, args);
             let got = d.check(&n);
             assert_eq!(got.as_ref().map(|g| g.0), want, "{nr}");
+            // Without the reference, every notified call of these is refused.
+            if want.is_some() {
+                assert!(fallback.check(&n).is_some(), "{nr}");
+            }
             if let Some((_, ev)) = got {
                 assert_eq!((ev.kind, ev.nr, ev.pid), (KIND_DENIED, nr, 2));
                 assert!(ev.reason.starts_with("on the deny list"));
@@ -235,5 +265,7 @@ mod tests {
             }
         }
         assert_eq!(syscall_name(libc::SYS_ptrace), "ptrace");
+        assert!(fallback.check(&notif(libc::SYS_getpid, &[])).is_none());
+        assert!(fallback.check(&notif(libc::SYS_openat, &[])).is_none());
     }
 }

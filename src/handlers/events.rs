@@ -280,7 +280,7 @@ impl Events {
     /// the supervisor when the handler wants `SL_EVENT_DENIED`.
     pub fn with_deny_list(mut self, req: &crate::supervisor::proto::SpawnRequest) -> Events {
         if self.mask & KIND_DENIED != 0 {
-            self.denylist = super::denylist::DenyList::new(req);
+            self.denylist = Some(super::denylist::DenyList::new(req));
         }
         self
     }

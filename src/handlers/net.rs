@@ -172,10 +172,13 @@ impl Net {
     fn bind(&self, n: &SeccompNotif) -> Reply {
         let pid = n.pid as libc::pid_t;
         let [fd, addr, len, ..] = n.data.args;
-        let len = (len as u32 as usize).min(128);
-        let mut raw = vec![0u8; len];
-        if len < 2 || mem::read(pid, addr, &mut raw).ok() != Some(len) {
+        let len = len as u32 as usize;
+        if !(2..=128).contains(&len) {
             return Reply::Continue; // let the kernel give its own error
+        }
+        let mut raw = vec![0u8; len];
+        if mem::read(pid, addr, &mut raw).ok() != Some(len) {
+            return Reply::Continue;
         }
         match destination(&raw) {
             Some((ip, port)) if self.bind.iter().any(|r| r.matches(ip, port)) => {
