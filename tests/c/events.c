@@ -127,6 +127,60 @@ static void bind_events(void)
     sl_policy_free(p);
 }
 
+struct reports {
+    int ptrace, unshare, other;
+};
+
+static int on_report(sl_event *ev, void *userdata)
+{
+    struct reports *r = (struct reports *)userdata;
+    if (ev->kind != SL_EVENT_DENIED) {
+        return SL_ALLOW;
+    }
+    if (ev->syscall == 101 && strcmp(ev->syscall_name, "ptrace") == 0 && ev->error == EPERM &&
+        strcmp(ev->reason, "on the deny list") == 0 && ev->denied == 0) {
+        r->ptrace++;
+    } else if (ev->syscall == 272 && strcmp(ev->syscall_name, "unshare") == 0 &&
+               ev->error == EPERM) {
+        r->unshare++;
+    } else {
+        r->other++;
+    }
+    return SL_KILL; /* ignored for reports */
+}
+
+/* Deny-list calls are reported (name, number, errno) and still fail with EPERM. */
+static void deny_list_reports(void)
+{
+    struct reports r = {0, 0, 0};
+    char *const argv[] = {ARG("python3"), ARG("-c"),
+                          ARG("import ctypes, sys\n"
+                              "libc = ctypes.CDLL(None, use_errno=True)\n"
+                              "a = libc.ptrace(0, 0, 0, 0), ctypes.get_errno()\n"
+                              "b = libc.unshare(0x10000000), ctypes.get_errno()\n"
+                              "sys.exit(0 if a == (-1, 1) and b == (-1, 1) else 1)"),
+                          NULL};
+    sl_child *c = NULL;
+    int status = -1;
+    sl_policy *p = system_policy();
+    if (p == NULL) {
+        return;
+    }
+    CHECK_OK(sl_policy_set_env(p, "PATH", "/usr/bin:/bin"));
+    CHECK_OK(sl_policy_set_event_handler(p, SL_EVENT_DENIED, on_report, &r));
+    if (spawn_argv(p, argv, &c) == SL_OK) {
+        CHECK_OK(sl_wait(c, &status));
+        sl_child_free(c);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK(r.ptrace == 1);
+        CHECK(r.unshare == 1);
+        CHECK(r.other == 0);
+    } else {
+        CHECK(UNDER_VALGRIND());
+    }
+    sl_policy_free(p);
+}
+
 int main(void)
 {
     struct seen s = {0, 0};
@@ -157,5 +211,6 @@ int main(void)
     CHECK(s.denied == 1);
     sl_policy_free(p);
     bind_events();
+    deny_list_reports();
     return check_done("events");
 }
