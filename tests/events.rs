@@ -842,6 +842,17 @@ fn listen_on_an_unbound_socket_needs_the_ephemeral_port() {
         "{:?}",
         r.seen()
     );
+    // The same without any event handler.
+    let plain = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(plain.0, a), SL_OK);
+    let (st, out) = plain.run(&["python3", "-c", LISTEN, &a.to_string()]);
+    assert_eq!(
+        (exited(st), out),
+        (
+            Some(0),
+            format!("unbound errno {}\nbound listening {a}\n", libc::EACCES)
+        )
+    );
     // With port 0 allowed, it listens on an ephemeral port.
     let q = Policy::system();
     assert_eq!(sl_policy_allow_tcp_bind(q.0, 0), SL_OK);
