@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,9 +82,13 @@ static void print_help(void)
         "\n",
         stdout);
     fputs(
-        "Network (repeatable; without either, no TCP bind or connect at all):\n"
+        "Network (repeatable; without any, no TCP bind or connect at all):\n"
         "  --tcp-bind PORT    allow binding TCP PORT (0 to 65535; 0 = ephemeral)\n"
         "  --tcp-connect PORT allow connecting to TCP PORT on any address\n"
+        "  --connect ADDR:PORT  allow connecting to ADDR[/PREFIX]:PORT (PORT * = any;\n"
+        "                     IPv6 as [::1]:80), made by the supervisor\n"
+        "  --bind ADDR:PORT   allow binding to the local ADDR[/PREFIX]:PORT\n"
+        "  --udp              allow UDP sockets (any address and port)\n"
         "\n"
         "Determinism:\n"
         "  --seed N           serve getrandom(), /dev/urandom and /dev/random from a\n"
@@ -112,13 +117,17 @@ static void print_help(void)
         "  --best-effort      run even where the kernel cannot enforce every rule\n"
         "                     (the default is to refuse to run)\n"
         "  --verbose          print each refusal the library makes itself on stderr\n"
-        "                     (\"sandlock-run: blocked: ...\"); kernel refusals (Landlock,\n"
-        "                     the seccomp deny list) are not reported\n"
-        "  --learn            run PROG able to read and execute anything, record the\n"
-        "                     files it opens and the programs it executes, and at the\n"
-        "                     end print on stderr the --read/--write/--exec flags that\n"
-        "                     allow exactly that (one file per flag, sorted). Writes\n"
-        "                     are recorded but still refused unless --write allows them\n"
+        "                     (\"sandlock-run: blocked: ...\"), including calls on the\n"
+        "                     seccomp deny list; Landlock's refusals are not reported\n"
+        "  --learn            run PROG able to read and execute anything and to connect\n"
+        "                     and bind anywhere, record the files it opens, the\n"
+        "                     programs it executes, the addresses it connects to and\n"
+        "                     the ports it binds, and at the end print on stderr the\n"
+        "                     --read/--write/--exec/--connect/--tcp-bind/--udp flags\n"
+        "                     that allow exactly that (one per flag, sorted), after a\n"
+        "                     \"# refused: ...\" line for each call the sandbox always\n"
+        "                     refuses (the deny list). Writes are recorded but still\n"
+        "                     refused unless --write allows them\n"
         "  --learn-out FILE   --learn, printing the flags into FILE instead\n"
         "\n"
         "Environment (the child sees only what is given here):\n"
@@ -150,15 +159,27 @@ static void print_help(void)
         stdout);
 }
 
-/* --verbose: one line per refusal the library made (an SL_EVENT_DENIED report). */
+/* --verbose: one line per refusal the library made (an SL_EVENT_DENIED report):
+ * "sandlock-run: blocked: ptrace (syscall 101, errno 1): on the deny list". */
 static int report_denied(sl_event *ev, void *userdata)
 {
+    const char *what = ev->denied == SL_EVENT_EXEC      ? "exec "
+                       : ev->denied == SL_EVENT_OPEN    ? "open "
+                       : ev->denied == SL_EVENT_CONNECT ? "connect "
+                       : ev->denied == SL_EVENT_BIND    ? "bind "
+                                                        : "";
+    const char *name = ev->syscall_name && ev->syscall_name[0] ? ev->syscall_name : "a call";
     (void)userdata;
-    fprintf(stderr, "sandlock-run: blocked: %s%s%s (syscall %lld, errno %d)%s%s\n",
-            ev->denied == SL_EVENT_EXEC ? "exec " : ev->denied == SL_EVENT_OPEN ? "open " : "",
-            ev->path ? ev->path : "", ev->path && ev->path[0] ? "" : "a call",
-            (long long)ev->syscall, ev->error, ev->reason && ev->reason[0] ? ": " : "",
-            ev->reason ? ev->reason : "");
+    fprintf(stderr, "sandlock-run: blocked: %s", what);
+    if (ev->denied == SL_EVENT_CONNECT || ev->denied == SL_EVENT_BIND) {
+        int v6 = ev->family == AF_INET6;
+        fprintf(stderr, "%s%s%s:%d", v6 ? "[" : "", ev->address ? ev->address : "", v6 ? "]" : "",
+                ev->port);
+    } else {
+        fputs(ev->path && ev->path[0] ? ev->path : name, stderr);
+    }
+    fprintf(stderr, " (syscall %lld, errno %d)%s%s\n", (long long)ev->syscall, ev->error,
+            ev->reason && ev->reason[0] ? ": " : "", ev->reason ? ev->reason : "");
     return SL_ALLOW;
 }
 
@@ -176,14 +197,106 @@ typedef struct {
     int kinds; /* LEARN_* bits */
 } learn_entry;
 
+/* A list of distinct strings (learned network flags, refused calls). */
+typedef struct {
+    char **items;
+    size_t n, cap;
+} str_set;
+
 typedef struct {
     pthread_mutex_t lock;
     int verbose; /* print SL_EVENT_DENIED reports */
-    int learn;   /* record EXEC and OPEN events */
+    int learn;   /* record EXEC, OPEN, CONNECT and BIND events and refusals */
     int failed;  /* out of memory while recording */
     learn_entry *entries;
     size_t n, cap;
+    str_set net;     /* "--connect 127.0.0.1:80", "--tcp-bind 8080", "--udp" */
+    str_set refused; /* "ptrace: on the deny list" */
 } event_state;
+
+/* Add a copy of `s` to `set` unless it is there; 0, or -1 out of memory. */
+static int set_add(str_set *set, const char *s)
+{
+    size_t k;
+    char *copy;
+
+    for (k = 0; k < set->n; k++) {
+        if (strcmp(set->items[k], s) == 0) {
+            return 0;
+        }
+    }
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        char **items = (char **)realloc(set->items, cap * sizeof *items);
+        if (items == NULL) {
+            return -1;
+        }
+        set->items = items;
+        set->cap = cap;
+    }
+    if ((copy = (char *)malloc(strlen(s) + 1)) == NULL) {
+        return -1;
+    }
+    strcpy(copy, s);
+    set->items[set->n++] = copy;
+    return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void set_free(str_set *set)
+{
+    size_t k;
+
+    for (k = 0; k < set->n; k++) {
+        free(set->items[k]);
+    }
+    free(set->items);
+    set->items = NULL;
+    set->n = set->cap = 0;
+}
+
+/* Record the flag a connect or bind needs; the caller holds the lock. TCP
+ * connects become a destination rule for exactly that address and port;
+ * TCP binds a port rule; anything on a UDP socket needs --udp. */
+static void learn_net(event_state *st, const sl_event *ev)
+{
+    char flag[128];
+    int v6 = ev->family == AF_INET6;
+
+    if (ev->flags == SOCK_DGRAM) {
+        snprintf(flag, sizeof flag, "--udp");
+    } else if (ev->kind == SL_EVENT_CONNECT) {
+        snprintf(flag, sizeof flag, "--connect %s%s%s:%d", v6 ? "[" : "", ev->address,
+                 v6 ? "]" : "", ev->port);
+    } else {
+        snprintf(flag, sizeof flag, "--tcp-bind %d", ev->port);
+    }
+    if (set_add(&st->net, flag) != 0) {
+        st->failed = 1;
+    }
+}
+
+/* Record a call the sandbox refuses whatever the flags (a deny-list hit, a
+ * refused socket); the caller holds the lock. */
+static void learn_refused(event_state *st, const sl_event *ev)
+{
+    char line[512];
+
+    if (ev->denied != 0 || ev->reason == NULL ||
+        (strncmp(ev->reason, "on the deny list", 16) != 0 &&
+         strncmp(ev->reason, "socket refused", 14) != 0)) {
+        return;
+    }
+    snprintf(line, sizeof line, "%s: %s",
+             ev->syscall_name && ev->syscall_name[0] ? ev->syscall_name : "a call", ev->reason);
+    if (set_add(&st->refused, line) != 0) {
+        st->failed = 1;
+    }
+}
 
 /* Lexically clean an absolute path in place: "//", "/./" and "/../" go. */
 static void clean_path(char *p)
@@ -392,6 +505,17 @@ static int on_event(sl_event *ev, void *userdata)
         if (st->verbose) {
             report_denied(ev, NULL);
         }
+        if (st->learn) {
+            pthread_mutex_lock(&st->lock);
+            learn_refused(st, ev);
+            pthread_mutex_unlock(&st->lock);
+        }
+        return SL_ALLOW;
+    }
+    if (st->learn && (ev->kind == SL_EVENT_CONNECT || ev->kind == SL_EVENT_BIND)) {
+        pthread_mutex_lock(&st->lock);
+        learn_net(st, ev);
+        pthread_mutex_unlock(&st->lock);
         return SL_ALLOW;
     }
     if (!st->learn || ev->path == NULL || ev->path[0] == '\0') {
@@ -507,6 +631,12 @@ static int learn_print(event_state *st, FILE *f)
             st->entries[k].kinds &= ~LEARN_READ;
         }
     }
+    if (st->refused.n > 0) {
+        qsort(st->refused.items, st->refused.n, sizeof st->refused.items[0], str_cmp);
+    }
+    for (k = 0; k < st->refused.n; k++) {
+        fprintf(f, "# refused (no flag allows it): %s\n", st->refused.items[k]);
+    }
     fputs("sandlock-run", f);
     for (o = 0; o < sizeof order / sizeof order[0]; o++) {
         for (k = 0; k < st->n; k++) {
@@ -514,9 +644,21 @@ static int learn_print(event_state *st, FILE *f)
             if (!(e->kinds & order[o].kind) || learn_skipped(e->path)) {
                 continue;
             }
+            /* A file that was only looked for (an open that failed with
+             * ENOENT) needs no rule: without one it still fails with ENOENT,
+             * and a rule for a missing path cannot be made. */
+            if (e->kinds == LEARN_READ && access(e->path, F_OK) != 0) {
+                continue;
+            }
             fprintf(f, " %s ", order[o].flag);
             put_word(f, e->path);
         }
+    }
+    if (st->net.n > 0) {
+        qsort(st->net.items, st->net.n, sizeof st->net.items[0], str_cmp);
+    }
+    for (k = 0; k < st->net.n; k++) {
+        fprintf(f, " %s", st->net.items[k]);
     }
     fputs(" --\n", f);
     return fflush(f) == 0 && !ferror(f) ? 0 : -1;
@@ -532,6 +674,8 @@ static void learn_free(event_state *st)
     free(st->entries);
     st->entries = NULL;
     st->n = st->cap = 0;
+    set_free(&st->net);
+    set_free(&st->refused);
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -885,7 +1029,7 @@ static const char *const value_options[] = {
     "--read",      "--write",   "--exec",      "--deny",      "--seed",      "--time",
     "--time-step", "--cpus",    "--hostname",  "--timeout",   "--memory",    "--max-procs",
     "--max-files", "--cpu-seconds", "--file-size", "--tcp-bind", "--tcp-connect", "--env",
-    "--cwd",       "--profile", "--learn-out",
+    "--cwd",       "--profile", "--learn-out", "--connect", "--bind",
 };
 
 /*
@@ -1023,6 +1167,12 @@ int main(int argc, char **argv)
             events.learn = 1;
             continue;
         }
+        if (strcmp(arg, "--udp") == 0) {
+            if (sl_policy_allow_udp(p, true) != SL_OK) {
+                goto setup_failed;
+            }
+            continue;
+        }
         for (k = 0; k < sizeof value_options / sizeof value_options[0]; k++) {
             if ((m = option_value(value_options[k], argc, argv, &i, &v)) != 0) {
                 opt = value_options[k];
@@ -1114,6 +1264,10 @@ int main(int argc, char **argv)
             }
             rc = strcmp(opt, "--tcp-bind") == 0 ? sl_policy_allow_tcp_bind(p, (uint16_t)n)
                                                 : sl_policy_allow_tcp_connect(p, (uint16_t)n);
+        } else if (strcmp(opt, "--connect") == 0) {
+            rc = sl_policy_allow_connect(p, v);
+        } else if (strcmp(opt, "--bind") == 0) {
+            rc = sl_policy_allow_bind(p, v);
         } else if (strcmp(opt, "--env") == 0) {
             env_given = 1;
             if (strncmp(v, "PATH=", 5) == 0) {
@@ -1153,6 +1307,14 @@ int main(int argc, char **argv)
         if (sl_policy_allow_read(p, "/") != SL_OK || sl_policy_allow_exec(p, "/") != SL_OK) {
             goto setup_failed;
         }
+        /* Connect and bind anywhere (done by the supervisor, which sees each
+         * address), UDP too; a listen without bind gets port 0. */
+        if (sl_policy_allow_connect(p, "0.0.0.0/0:*") != SL_OK ||
+            sl_policy_allow_connect(p, "[::]/0:*") != SL_OK ||
+            sl_policy_allow_bind(p, "0.0.0.0/0:*") != SL_OK ||
+            sl_policy_allow_bind(p, "[::]/0:*") != SL_OK || sl_policy_allow_udp(p, true) != SL_OK) {
+            goto setup_failed;
+        }
         if (learn_out != NULL && (learn_file = fopen(learn_out, "w")) == NULL) {
             fprintf(stderr, "sandlock-run: cannot write %s: %s\n", learn_out, strerror(errno));
             goto out;
@@ -1161,7 +1323,10 @@ int main(int argc, char **argv)
     }
     if ((events.learn || events.verbose) &&
         sl_policy_set_event_handler(p,
-                                    (events.learn ? SL_EVENT_EXEC | SL_EVENT_OPEN : 0) |
+                                    (events.learn ? SL_EVENT_EXEC | SL_EVENT_OPEN |
+                                                        SL_EVENT_CONNECT | SL_EVENT_BIND |
+                                                        SL_EVENT_DENIED
+                                                  : 0) |
                                         (events.verbose ? SL_EVENT_DENIED : 0),
                                     on_event, &events) != SL_OK) {
         goto setup_failed;

@@ -225,12 +225,19 @@
  * answered garbage), an allowed exec turned out different at the exec stop
  * (the sandbox is killed), a connect the callback allowed is outside the
  * policy's ports and destination rules (EACCES), or a metadata change
- * (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
- * (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
- * `syscall`, `error` and `reason` say which, how and why;
+ * (chmod, chown, utimes, xattrs) fell outside the writable paths, a call
+ * on the seccomp deny list was made (ptrace, bpf, mount, unshare, a clone
+ * with namespace flags…: it gets the same errno as without a handler), or a
+ * socket was refused (family, type, UDP not allowed, TCP Fast Open).
+ * `denied` says what kind of call (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`,
+ * `SL_EVENT_CONNECT`, `SL_EVENT_BIND`, or 0 for others), `syscall`,
+ * `syscall_name`, `error` and `reason` say which, how and why;
  * `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind
- * when known. The return value is ignored. Refusals made by the
- * kernel (Landlock, the seccomp deny list) are not reported. Reports are
+ * when known. The return value is ignored. With this kind in the mask, the
+ * deny list's calls are answered by the supervisor (they are rare; `clone3`
+ * and `rseq`, which libc falls back from, stay in the filter and are not
+ * reported). Landlock's own refusals are not reported: the kernel tells
+ * only the audit log, which needs privileges. Reports are
  * best effort: they are dropped while the host is not reading (a callback
  * that blocks).
  */
@@ -247,6 +254,19 @@
  * sockets, when allowed, for any destination); otherwise it fails with EACCES.
  */
 #define SL_EVENT_CONNECT 8
+
+/**
+ * Event kind (and mask bit): a process is about to bind an IPv4 or IPv6
+ * socket to a local address (`bind`). `address` (text, "0.0.0.0", "::1"),
+ * `port` (0 = an ephemeral port), `family` and `flags` (the socket type,
+ * `SOCK_STREAM` or `SOCK_DGRAM`) are set. Binds of other sockets are not
+ * reported; `listen` is not an event (it uses the address bound before). An
+ * allowed bind is made by the supervisor on the process's own socket, to
+ * the address the event showed, only if the policy allows it anyway (a port
+ * of `sl_policy_allow_tcp_bind` or a rule of `sl_policy_allow_bind`; UDP
+ * sockets, when allowed, on any address); otherwise it fails with EACCES.
+ */
+#define SL_EVENT_BIND 16
 
 /**
  * Callback answer: let the call run (still subject to the policy's rules).
@@ -354,7 +374,8 @@ typedef struct {
      */
     int argc;
     /**
-     * Open: the `O_*` flags. Exec: 0.
+     * Open: the `O_*` flags. Connect, bind: the socket type (`SOCK_STREAM`,
+     * `SOCK_DGRAM`). Exec: 0.
      */
     int flags;
     /**
@@ -365,7 +386,8 @@ typedef struct {
     int deny_errno;
     /**
      * `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
-     * `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for another call). Else 0.
+     * `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, `SL_EVENT_BIND`, or 0 for another
+     * call). Else 0.
      */
     int denied;
     /**
@@ -381,17 +403,24 @@ typedef struct {
      */
     const char *reason;
     /**
-     * Connect: the destination address as text ("127.0.0.1", "::1"). Else "".
+     * Connect: the destination address as text ("127.0.0.1", "::1"). Bind:
+     * the local address. Else "".
      */
     const char *address;
     /**
-     * Connect: the destination port. Else 0.
+     * Connect: the destination port. Bind: the local port. Else 0.
      */
     int port;
     /**
-     * Connect: `AF_INET` or `AF_INET6`. Else 0.
+     * Connect, bind: `AF_INET` or `AF_INET6`. Else 0.
      */
     int family;
+    /**
+     * The name of `syscall` ("ptrace", "openat", "bind"), or "" if the
+     * library has no name for it (it names the deny list's calls and those
+     * events are about).
+     */
+    const char *syscall_name;
 } sl_event;
 
 /**
@@ -638,6 +667,20 @@ int sl_policy_allow_udp(sl_policy *policy, bool on);
 int sl_policy_allow_connect(sl_policy *policy, const char *rule);
 
 /**
+ * Let the child bind TCP (and, when allowed, UDP) sockets to a local address
+ * and port: "ADDR[/PREFIX]:PORT", as in `sl_policy_allow_connect` ("127.0.0.1:8080",
+ * "0.0.0.0/0:*" any IPv4 address and port, "[::1]:0" an ephemeral port on ::1).
+ *
+ * The supervisor copies the address once, checks it, and binds the child's
+ * own socket itself, so the address checked is the one bound (no TOCTOU).
+ * Binds matching no rule are left to the port rules of
+ * `sl_policy_allow_tcp_bind`. `listen()` needs no rule. Returns `SL_OK` or
+ * `SL_E_INVALID` (NULL, or a rule that does not parse; the message says why).
+ * Not thread-safe on one policy (like every setter).
+ */
+int sl_policy_allow_bind(sl_policy *policy, const char *rule);
+
+/**
  * Choose how the child's clocks run.
  *
  * `mode` is one of `SL_TIME_REAL`, `SL_TIME_OFFSET`, `SL_TIME_FROZEN`,
@@ -852,7 +895,8 @@ int sl_confine_self(const sl_policy *policy);
  * An allowed connect is made by the supervisor on the process's own socket
  * (taken when the address was copied), to the copied address, and only if
  * the policy allows that destination anyway (see `SL_EVENT_CONNECT`; this is
- * stricter than Landlock on kernels without TCP rules). Execs with more than 64 KiB of arguments fail with E2BIG while exec
+ * stricter than Landlock on kernels without TCP rules). Binds likewise (see
+ * `SL_EVENT_BIND`). Execs with more than 64 KiB of arguments fail with E2BIG while exec
  * events are on. An exec or open of a path that does not exist fails at once
  * (ENOENT) without an event.
  *

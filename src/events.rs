@@ -20,8 +20,9 @@ pub const KIND_OPEN: u32 = 2;
 /// A report (no decision): the library refused something itself.
 pub const KIND_DENIED: u32 = 4;
 pub const KIND_CONNECT: u32 = 8;
+pub const KIND_BIND: u32 = 16;
 /// Every kind the supervisor can report.
-pub const KINDS: u32 = KIND_EXEC | KIND_OPEN | KIND_DENIED | KIND_CONNECT;
+pub const KINDS: u32 = KIND_EXEC | KIND_OPEN | KIND_DENIED | KIND_CONNECT | KIND_BIND;
 
 /// How long the supervisor waits for a decision before denying.
 pub const DECISION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,14 +39,16 @@ pub struct Event {
     pub path: Vec<u8>,
     /// Exec: the arguments. Open: empty.
     pub argv: Vec<Vec<u8>>,
-    /// Open: the open flags. Exec: 0.
+    /// Open: the open flags. Connect, bind: the socket type (SOCK_STREAM,
+    /// SOCK_DGRAM). Exec: 0.
     pub flags: i32,
     /// Denied: the system call refused, the errno it got, and why.
     pub nr: i64,
     pub errno: i32,
     pub reason: String,
     /// Connect: the destination address as text ("127.0.0.1", "::1"), its
-    /// port and family (AF_INET or AF_INET6). Else "", 0, 0.
+    /// port and family (AF_INET or AF_INET6). Bind: the local address, port
+    /// and family. Else "", 0, 0.
     pub address: String,
     pub port: i32,
     pub family: i32,

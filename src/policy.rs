@@ -106,6 +106,8 @@ pub struct Policy {
     pub allow_udp: bool,
     /// Destination rules ("CIDR:port"), connected on the child's behalf.
     pub connect_rules: Vec<String>,
+    /// Bind rules ("CIDR:port" of the local address), bound on the child's behalf.
+    pub bind_rules: Vec<String>,
     pub seed: Option<u64>,
     pub env: EnvSpec,
     pub cwd: Option<PathBuf>,
@@ -133,6 +135,7 @@ impl Clone for Policy {
             tcp_connect: self.tcp_connect.clone(),
             allow_udp: self.allow_udp,
             connect_rules: self.connect_rules.clone(),
+            bind_rules: self.bind_rules.clone(),
             seed: self.seed,
             env: self.env.clone(),
             cwd: self.cwd.clone(),
@@ -234,6 +237,14 @@ impl Policy {
         crate::handlers::net::ConnectRule::parse(rule)
             .map_err(|e| Error::invalid(format!("sl_policy_allow_connect: '{rule}': {e}")))?;
         self.connect_rules.push(rule.to_string());
+        Ok(())
+    }
+
+    /// Add a bind rule like "127.0.0.1:8080" or "0.0.0.0/0:*" (checked now).
+    pub fn allow_bind(&mut self, rule: &str) -> Result<()> {
+        crate::handlers::net::ConnectRule::parse(rule)
+            .map_err(|e| Error::invalid(format!("sl_policy_allow_bind: '{rule}': {e}")))?;
+        self.bind_rules.push(rule.to_string());
         Ok(())
     }
 

@@ -44,7 +44,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "file_size",
 ];
 /// The keys of `[network]`.
-pub const NETWORK_KEYS: &[&str] = &["tcp_bind", "tcp_connect", "udp", "connect"];
+pub const NETWORK_KEYS: &[&str] = &["tcp_bind", "tcp_connect", "udp", "connect", "bind"];
 /// The keys of `[time]`.
 pub const TIME_KEYS: &[&str] = &["mode", "start", "step_ns"];
 
@@ -382,6 +382,15 @@ impl Doc<'_> {
                         self.strings(v, &key, "an array of \"ADDR[/PREFIX]:PORT\" rules")?
                     {
                         p.allow_connect(s)
+                            .map_err(|e| self.setter_error(span, &key, e))?;
+                    }
+                    continue;
+                }
+                "bind" => {
+                    for (s, span) in
+                        self.strings(v, &key, "an array of \"ADDR[/PREFIX]:PORT\" rules")?
+                    {
+                        p.allow_bind(s)
                             .map_err(|e| self.setter_error(span, &key, e))?;
                     }
                     continue;

@@ -195,6 +195,12 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .collect(),
         events: policy.events.as_ref().map_or(0, |h| h.mask),
         tcp_connect: policy.tcp_connect.clone(),
+        tcp_bind: policy.tcp_bind.clone(),
+        bind: policy
+            .bind_rules
+            .iter()
+            .map(|r| r.as_bytes().to_vec())
+            .collect(),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

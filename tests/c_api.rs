@@ -624,6 +624,52 @@ fn sandlock_run_cli() {
         "{}",
         show(&out)
     );
+    // --udp, --bind and --connect set the policy; a bad rule is a setup error.
+    let udp = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', 0)); t = socket.socket(); t.bind(('127.0.0.1', 0)); print('ok')";
+    let out = sandlock_run(
+        &exe,
+        &[
+            "--system",
+            "--udp",
+            "--bind",
+            "127.0.0.1:0",
+            "--",
+            "python3",
+            "-c",
+            udp,
+        ],
+    );
+    assert_eq!(
+        (out.status.code(), &out.stdout[..]),
+        (Some(0), &b"ok\n"[..]),
+        "{}",
+        show(&out)
+    );
+    let out = sandlock_run(&exe, &["--system", "--", "python3", "-c", udp]);
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    for bad in [["--bind", "127.0.0.1"], ["--connect", "nowhere:80"]] {
+        let out = sandlock_run(&exe, &[bad[0], bad[1], "--", "true"]);
+        assert_eq!(out.status.code(), Some(125), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sl_policy_allow_"), "{}", show(&out));
+    }
+    // Deny-list hits too, named, with the errno the program sees unchanged.
+    let ptrace = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.ptrace(0, 0, 0, 0), os.strerror(ctypes.get_errno()))";
+    let out = sandlock_run(
+        &exe,
+        &["--system", "--verbose", "--", "python3", "-c", ptrace],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "-1 Operation not permitted\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("sandlock-run: blocked: ptrace (syscall 101, errno 1): on the deny list\n"),
+        "{}",
+        show(&out)
+    );
     let quiet = ["--system", "--", "sh", "-c", "chmod 600 /etc/hostname"];
     let out = sandlock_run(&exe, &quiet);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -933,6 +979,94 @@ fn sandlock_run_learn() {
         "ASan\n{}",
         show(&out)
     );
+}
+
+/// `sandlock-run --learn` also records connects (as `--connect ADDR:PORT`),
+/// binds (`--tcp-bind PORT`) and deny-list hits (a `# refused` line): the
+/// learned flags run the program again with the same output, and without the
+/// connect or the bind flag it is refused.
+#[test]
+fn sandlock_run_learn_network() {
+    let w = Work::new("learn-net");
+    let exe = w.compile(
+        Lang::C,
+        "c-examples/sandlock-run.c",
+        "sandlock-run",
+        &[],
+        true,
+    );
+    // A loopback server made here, answering every connection.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in server.incoming().flatten() {
+            let _ = std::io::Write::write_all(&mut c, b"hello\n");
+        }
+    });
+    let bind_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let script = "import socket, sys, ctypes\n\
+        try: s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); print(s.makefile().readline().strip())\n\
+        except OSError as e: print('connect errno', e.errno)\n\
+        try: b = socket.socket(); b.bind(('127.0.0.1', int(sys.argv[2]))); print('bound')\n\
+        except OSError as e: print('bind errno', e.errno)\n\
+        libc = ctypes.CDLL(None, use_errno=True); print('ptrace', libc.ptrace(0, 0, 0, 0), ctypes.get_errno())";
+    let (p, b) = (port.to_string(), bind_port.to_string());
+    let prog = ["python3", "-c", script, &p, &b];
+    let mut args = vec!["--learn", "--"];
+    args.extend_from_slice(&prog);
+    let learned = sandlock_run(&exe, &args);
+    assert!(learned.status.success(), "{}", show(&learned));
+    assert_eq!(
+        String::from_utf8_lossy(&learned.stdout),
+        "hello\nbound\nptrace -1 1\n",
+        "{}",
+        show(&learned)
+    );
+    let err = String::from_utf8_lossy(&learned.stderr).into_owned();
+    assert!(
+        err.contains("# refused (no flag allows it): ptrace: on the deny list\n"),
+        "{}",
+        show(&learned)
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("sandlock-run --"))
+        .unwrap_or_else(|| panic!("no learned flags\n{}", show(&learned)))
+        .to_string();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let flags = &words[1..words.len() - 1];
+    let connect = format!("127.0.0.1:{port}");
+    let pair = |f: &[&str], a: &str, b: &str| f.windows(2).position(|w| w == [a, b]);
+    assert!(pair(flags, "--connect", &connect).is_some(), "{line}");
+    assert!(pair(flags, "--tcp-bind", &b).is_some(), "{line}");
+    assert!(!line.contains("--udp"), "{line}");
+
+    let run_with = |f: &[&str]| {
+        let mut a = f.to_vec();
+        a.push("--");
+        a.extend_from_slice(&prog);
+        sandlock_run(&exe, &a)
+    };
+    let out = run_with(flags);
+    assert!(out.status.success(), "{line}\n{}", show(&out));
+    assert_eq!(out.stdout, learned.stdout, "{line}\n{}", show(&out));
+    for (flag, value, refused) in [
+        ("--connect", connect.as_str(), "connect errno 13\nbound\n"),
+        ("--tcp-bind", b.as_str(), "hello\nbind errno 13\n"),
+    ] {
+        let pos = pair(flags, flag, value).unwrap();
+        let mut less: Vec<&str> = flags[..pos].to_vec();
+        less.extend_from_slice(&flags[pos + 2..]);
+        let out = run_with(&less);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(refused),
+            "without {flag} {value}\n{}",
+            show(&out)
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Event callbacks (issue 6): the host decides on execs and opens at run time,
-//! driven through the C API with `extern "C"` callbacks.
+//! Event callbacks (issue 6): the host decides on execs, opens, connects and
+//! binds at run time and hears refusals (the deny list included), driven
+//! through the C API with `extern "C"` callbacks.
 
 mod common;
 
@@ -37,6 +38,15 @@ fn describe(ev: &sl_event) -> String {
     if ev.kind == SL_EVENT_CONNECT || ev.denied == SL_EVENT_CONNECT {
         return format!("{}:{} family={}", s(ev.address), ev.port, ev.family);
     }
+    if ev.kind == SL_EVENT_BIND || ev.denied == SL_EVENT_BIND {
+        return format!(
+            "{}:{} family={} type={}",
+            s(ev.address),
+            ev.port,
+            ev.family,
+            ev.flags
+        );
+    }
     let mut out = s(ev.path);
     for i in 0..ev.argc as usize {
         // SAFETY: argv has argc entries.
@@ -55,10 +65,14 @@ unsafe extern "C" fn decide(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
     if ev.kind == SL_EVENT_DENIED {
         // SAFETY: a valid string for the duration of the call.
         let why = unsafe { CStr::from_ptr(ev.reason) }.to_string_lossy();
-        r.seen.lock().unwrap().push(format!(
+        // SAFETY: as above.
+        let name = unsafe { CStr::from_ptr(ev.syscall_name) }.to_string_lossy();
+        let mut seen = r.seen.lock().unwrap();
+        seen.push(format!(
             "denied kind={} nr={} errno={} {what} ({why})",
             ev.denied, ev.syscall, ev.error
         ));
+        seen.push(format!("name nr={} {name}", ev.syscall));
         return 12345; // ignored
     }
     r.seen.lock().unwrap().push(format!(
@@ -66,6 +80,7 @@ unsafe extern "C" fn decide(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
         match ev.kind {
             SL_EVENT_EXEC => "exec",
             SL_EVENT_CONNECT => "connect",
+            SL_EVENT_BIND => "bind",
             _ => "open",
         }
     ));
@@ -529,4 +544,435 @@ fn racing_thread_cannot_swap_the_connected_port() {
         r.seen().iter().any(|s| s.contains(&format!(":{deny} "))),
         "the race never showed the denied port"
     );
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Binds each "HOST:PORT[/udp]" argument and prints the bound port or the errno.
+const BIND: &str = "import socket, sys\nfor a in sys.argv[1:]:\n    host, port = a.split(',')\n    udp = port.endswith('u')\n    fam = socket.AF_INET6 if ':' in host else socket.AF_INET\n    s = socket.socket(fam, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)\n    try:\n        s.bind((host, int(port.rstrip('u')))); print('bound', s.getsockname()[1])\n    except OSError as e: print('errno', e.errno)\n    s.close()";
+
+#[test]
+fn bind_allowed_and_denied_by_address() {
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    let p = Policy::system();
+    for port in [a, b] {
+        assert_eq!(sl_policy_allow_tcp_bind(p.0, port), SL_OK);
+    }
+    // `c` is not in the policy: the callback allowing it cannot widen the policy.
+    let r = Rules::new(vec![
+        (
+            SL_EVENT_BIND,
+            pat(format!("127.0.0.1:{b} ")),
+            SL_DENY,
+            libc::EADDRNOTAVAIL,
+        ),
+        (SL_EVENT_BIND, pat(format!("127.0.0.1:{c} ")), SL_ALLOW, 0),
+    ]);
+    with_handler(&p, SL_EVENT_BIND | SL_EVENT_DENIED, &r);
+    let arg = |port: u16| format!("127.0.0.1,{port}");
+    let (st, out) = p.run(&["python3", "-c", BIND, &arg(a), &arg(b), &arg(c)]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "bound {a}\nerrno {}\nerrno {}\n",
+            libc::EADDRNOTAVAIL,
+            libc::EACCES
+        )
+    );
+    let seen = r.seen();
+    for port in [a, b, c] {
+        let want = format!(
+            "bind 127.0.0.1:{port} family={} type={}",
+            libc::AF_INET,
+            libc::SOCK_STREAM
+        );
+        assert!(seen.contains(&want), "{want} not in {seen:?}");
+    }
+    let refused = format!(
+        "denied kind={SL_EVENT_BIND} nr={} errno={} 127.0.0.1:{c} family={} type={} (allowed by the event callback but not by the policy's TCP bind ports or bind rules)",
+        libc::SYS_bind,
+        libc::EACCES,
+        libc::AF_INET,
+        libc::SOCK_STREAM
+    );
+    assert!(seen.contains(&refused), "{seen:?}");
+    let denied = format!(
+        "denied kind={SL_EVENT_BIND} nr={} errno={} 127.0.0.1:{b} family={} type={} (refused by the event callback)",
+        libc::SYS_bind,
+        libc::EADDRNOTAVAIL,
+        libc::AF_INET,
+        libc::SOCK_STREAM
+    );
+    assert!(seen.contains(&denied), "{seen:?}");
+}
+
+#[test]
+fn bind_event_contents_ipv6_udp_and_ephemeral() {
+    let (a, u) = (free_port(), free_port());
+    let p = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(p.0, 0), SL_OK);
+    assert_eq!(sl_policy_allow_udp(p.0, true), SL_OK);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_BIND | SL_EVENT_CONNECT, &r);
+    // TCP port `a` is not in the policy (only 0 = ephemeral is); UDP is any port.
+    let (st, out) = p.run(&[
+        "python3",
+        "-c",
+        BIND,
+        "::1,0",
+        &format!("::1,{a}"),
+        &format!("127.0.0.1,{u}u"),
+    ]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("bound ") && lines[0] != "bound 0",
+        "{out}"
+    );
+    assert_eq!(lines[1], format!("errno {}", libc::EACCES), "{out}");
+    assert_eq!(lines[2], format!("bound {u}"), "{out}");
+    let seen = r.seen();
+    for want in [
+        format!(
+            "bind ::1:0 family={} type={}",
+            libc::AF_INET6,
+            libc::SOCK_STREAM
+        ),
+        format!(
+            "bind ::1:{a} family={} type={}",
+            libc::AF_INET6,
+            libc::SOCK_STREAM
+        ),
+        format!(
+            "bind 127.0.0.1:{u} family={} type={}",
+            libc::AF_INET,
+            libc::SOCK_DGRAM
+        ),
+    ] {
+        assert!(seen.contains(&want), "{want} not in {seen:?}");
+    }
+}
+
+#[test]
+fn bind_rule_binds_on_behalf_without_events() {
+    let (a, b) = (free_port(), free_port());
+    let p = Policy::system();
+    let rule = std::ffi::CString::new(format!("127.0.0.0/8:{a}")).unwrap();
+    assert_eq!(sl_policy_allow_bind(p.0, rule.as_ptr()), SL_OK);
+    let bad = std::ffi::CString::new("127.0.0.1").unwrap();
+    assert_eq!(sl_policy_allow_bind(p.0, bad.as_ptr()), SL_E_INVALID);
+    assert!(
+        last_error().contains("sl_policy_allow_bind"),
+        "{}",
+        last_error()
+    );
+    // The rule names 127.0.0.0/8 only: the same port on another address, or
+    // another port, is left to Landlock, which has no bind port for them.
+    let (st, out) = p.run(&[
+        "python3",
+        "-c",
+        BIND,
+        &format!("127.0.0.1,{a}"),
+        &format!("0.0.0.0,{a}"),
+        &format!("127.0.0.1,{b}"),
+    ]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "bound {a}\nerrno {}\nerrno {}\n",
+            libc::EACCES,
+            libc::EACCES
+        )
+    );
+}
+
+#[test]
+fn racing_thread_cannot_swap_the_bound_port() {
+    let prog = probe("bindrace", &["-pthread"]);
+    let (ok, deny) = (free_port(), free_port());
+    let mut p = Policy::system();
+    p.read(&scratch().to_string_lossy());
+    // The policy allows both ports: only the callback's decision keeps `deny` out.
+    for port in [ok, deny] {
+        assert_eq!(sl_policy_allow_tcp_bind(p.0, port), SL_OK);
+    }
+    let r = Rules::new(vec![(SL_EVENT_BIND, pat(format!(":{deny} ")), SL_DENY, 0)]);
+    with_handler(&p, SL_EVENT_BIND, &r);
+    let (st, out) = p.run(&[&prog, &ok.to_string(), &deny.to_string(), "2000"]);
+    eprintln!("{}", out.trim());
+    assert_eq!(
+        exited(st),
+        Some(0),
+        "a socket got bound to the denied port: {out}"
+    );
+    let n: i32 = out
+        .trim()
+        .strip_prefix("ok=")
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(n > 0, "no bind was ever allowed: {out}");
+    assert!(
+        r.seen().iter().any(|s| s.contains(&format!(":{deny} "))),
+        "the race never showed the denied port"
+    );
+}
+
+/// Deny-listed calls, made with raw syscall numbers; prints each errno.
+const DENY_LIST: &str = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nfor nr, args in [(101, (0, 0, 0, 0)), (272, (0x10000000,)), (321, (0, 0, 0)), (165, (0, 0, 0, 0, 0)), (425, (1, 0))]:\n    r = libc.syscall(nr, *[ctypes.c_long(a) for a in args])\n    print(nr, r, os.strerror(ctypes.get_errno()))";
+
+#[test]
+fn deny_list_hits_are_reported_with_the_same_errno() {
+    let plain = Policy::system();
+    let (st, before) = plain.run(&["python3", "-c", DENY_LIST]);
+    assert_eq!(exited(st), Some(0), "{before}");
+    assert_eq!(
+        before,
+        "101 -1 Operation not permitted\n272 -1 Operation not permitted\n\
+         321 -1 Operation not permitted\n165 -1 Operation not permitted\n\
+         425 -1 Function not implemented\n"
+    );
+    let p = Policy::system();
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_DENIED, &r);
+    let (st, after) = p.run(&["python3", "-c", DENY_LIST]);
+    assert_eq!((exited(st), after.as_str()), (Some(0), before.as_str()));
+    let seen = r.seen();
+    for (nr, name, errno) in [
+        (libc::SYS_ptrace, "ptrace", libc::EPERM),
+        (libc::SYS_unshare, "unshare", libc::EPERM),
+        (libc::SYS_bpf, "bpf", libc::EPERM),
+        (libc::SYS_mount, "mount", libc::EPERM),
+        (libc::SYS_io_uring_setup, "io_uring_setup", libc::ENOSYS),
+    ] {
+        let want = format!("denied kind=0 nr={nr} errno={errno}  (on the deny list)");
+        assert!(seen.contains(&want), "{want} not in {seen:?}");
+        assert!(seen.contains(&format!("name nr={nr} {name}")), "{seen:?}");
+    }
+}
+
+#[test]
+fn deny_list_argument_checks_and_socket_refusals_are_reported() {
+    let p = Policy::system();
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_DENIED, &r);
+    // clone(CLONE_NEWUSER) through os.unshare's sibling: a raw clone with the flag,
+    // TIOCSTI on stdin, and a UDP socket the policy does not allow.
+    let script = "import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.syscall(56, ctypes.c_long(0x10000000 | 17), 0, 0, 0, 0)\nprint('clone', r, ctypes.get_errno())\nc = ctypes.c_char(b'x')\nr = libc.ioctl(0, 0x5412, ctypes.byref(c))\nprint('ioctl', r, ctypes.get_errno())\ntry: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nexcept OSError as e: print('udp', e.errno)\nprint('threads ok' if os.fork() else os._exit(0))";
+    let (st, out) = p.run(&["python3", "-c", script]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "clone -1 {e}\nioctl -1 {e}\nudp {}\nthreads ok\n",
+            libc::EACCES,
+            e = libc::EPERM
+        )
+    );
+    let seen = r.seen();
+    let has = |pat: &str| seen.iter().any(|s| s.contains(pat));
+    assert!(
+        has(&format!(
+            "nr={} errno={}  (on the deny list: namespace",
+            libc::SYS_clone,
+            libc::EPERM
+        )),
+        "{seen:?}"
+    );
+    assert!(has("TIOCSTI"), "{seen:?}");
+    assert!(has("socket refused: UDP"), "{seen:?}");
+    assert!(seen.contains(&format!("name nr={} socket", libc::SYS_socket)));
+    // A plain fork (clone without namespace flags) is not a refusal.
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.starts_with(&format!("denied kind=0 nr={} ", libc::SYS_clone)))
+            .count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn no_deny_list_reports_without_a_denied_handler() {
+    // Exec events only: the deny list stays in the filter (nothing notified),
+    // the errno is the same, and no report reaches the callback.
+    let p = Policy::system();
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_EXEC, &r);
+    let (st, out) = p.run(&["python3", "-c", DENY_LIST]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert!(out.starts_with("101 -1 Operation not permitted\n"), "{out}");
+    assert!(
+        r.seen().iter().all(|s| !s.starts_with("denied")),
+        "{:?}",
+        r.seen()
+    );
+}
+
+/// listen() on an unbound socket, then on one bound to `argv[1]`; prints each result.
+const LISTEN: &str = "import socket, sys\ns = socket.socket()\ntry: s.listen(); print('unbound', s.getsockname()[1] != 0)\nexcept OSError as e: print('unbound errno', e.errno)\nt = socket.socket()\nt.bind(('127.0.0.1', int(sys.argv[1]))); t.listen(); print('bound listening', t.getsockname()[1])";
+
+#[test]
+fn listen_on_an_unbound_socket_needs_the_ephemeral_port() {
+    // Landlock does not see the ephemeral port a listen without bind takes.
+    let a = free_port();
+    let p = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(p.0, a), SL_OK);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_DENIED, &r);
+    let (st, out) = p.run(&["python3", "-c", LISTEN, &a.to_string()]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        format!("unbound errno {}\nbound listening {a}\n", libc::EACCES)
+    );
+    assert!(
+        r.seen().iter().any(|s| s.contains(&format!(
+            "nr={} errno={}",
+            libc::SYS_listen,
+            libc::EACCES
+        )) && s.contains("ephemeral")),
+        "{:?}",
+        r.seen()
+    );
+    // The same without any event handler.
+    let plain = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(plain.0, a), SL_OK);
+    let (st, out) = plain.run(&["python3", "-c", LISTEN, &a.to_string()]);
+    assert_eq!(
+        (exited(st), out),
+        (
+            Some(0),
+            format!("unbound errno {}\nbound listening {a}\n", libc::EACCES)
+        )
+    );
+    // With port 0 allowed, it listens on an ephemeral port.
+    let q = Policy::system();
+    assert_eq!(sl_policy_allow_tcp_bind(q.0, 0), SL_OK);
+    assert_eq!(sl_policy_allow_tcp_bind(q.0, a), SL_OK);
+    let (st, out) = q.run(&["python3", "-c", LISTEN, &a.to_string()]);
+    assert_eq!(
+        (exited(st), out),
+        (Some(0), format!("unbound True\nbound listening {a}\n"))
+    );
+}
+
+/// A callback that blocks on every event while the gate is closed.
+struct Gate {
+    closed: Mutex<bool>,
+    cv: std::sync::Condvar,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.closed.lock().unwrap() = false;
+        self.cv.notify_all();
+    }
+}
+
+/// Opens the gate when dropped, so a failing test never leaves the callback blocked.
+struct OpenOnDrop<'a>(&'a Gate);
+
+impl Drop for OpenOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+unsafe extern "C" fn gated(ev: *mut sl_event, userdata: *mut c_void) -> i32 {
+    // SAFETY: userdata is the test's Gate, alive until its child is freed.
+    let g = unsafe { &*(userdata as *const Gate) };
+    g.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a valid event for the duration of the call.
+    if unsafe { (*ev).kind } == SL_EVENT_DENIED {
+        // Reports wait while the gate is closed; decisions (opens) do not.
+        let mut closed = g.closed.lock().unwrap();
+        while *closed {
+            closed = g.cv.wait(closed).unwrap();
+        }
+    }
+    SL_ALLOW
+}
+
+/// The program: 20,000 deny-list calls (reports, not waited for) while the
+/// host's callback is stuck, then 2,000 opens (events), then exit.
+const FLOOD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nfor i in range(20000): libc.ptrace(0, 0, 0, 0)\nok = den = 0\nfor i in range(2000):\n    try: os.close(os.open(sys.argv[1], os.O_RDONLY)); ok += 1\n    except PermissionError: den += 1\nprint(ok, den)";
+
+#[test]
+fn a_full_host_socket_neither_hangs_nor_loses_the_exit_report() {
+    let dir = scratch().join("flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("f");
+    std::fs::write(&file, "x").unwrap();
+    let g = Gate {
+        closed: Mutex::new(true),
+        cv: std::sync::Condvar::new(),
+        calls: 0.into(),
+    };
+    let mut p = Policy::system();
+    p.read(dir.to_str().unwrap()).timeout_ms(60_000);
+    assert_eq!(
+        sl_policy_set_event_handler(
+            p.0,
+            (SL_EVENT_OPEN | SL_EVENT_DENIED) as u32,
+            Some(gated),
+            &g as *const Gate as *mut c_void
+        ),
+        SL_OK
+    );
+    let start = Instant::now();
+    let (child, rd) = p
+        .spawn_captured(&["python3", "-c", FLOOD, file.to_str().unwrap()])
+        .unwrap();
+    // Declared after the child, so dropped before it: a failing assertion
+    // opens the gate before freeing the child (which waits for the callback).
+    let _release = OpenOnDrop(&g);
+    let pid = child.pid();
+    // The callback is stuck on the first report; the sandbox must still run
+    // to its end (its events denied at once, its reports dropped)...
+    while alive(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sandbox waits for the stuck host"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ran = start.elapsed();
+    // ...and other sandboxes are served meanwhile.
+    let other = Policy::system();
+    let t = Instant::now();
+    let (st, out) = other.run(&["/bin/echo", "other"]);
+    assert_eq!((exited(st), out.as_str()), (Some(0), "other\n"));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(*g.closed.lock().unwrap(), "the gate opened early");
+    // Once the host reads again, the exit report arrives.
+    g.open();
+    let t = Instant::now();
+    let out = read_all(rd);
+    assert_eq!(exited(child.wait()), Some(0), "{out}");
+    let queued = t.elapsed();
+    let calls = g.calls.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "ran {ran:?} with the host stuck; {calls} callbacks; exit report {queued:?} after release"
+    );
+    assert!(queued < Duration::from_secs(5), "{queued:?}");
+    // Every open after the socket filled was denied at once, none hung.
+    let counts: Vec<u32> = out
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 2, "{out}");
+    assert_eq!(counts[0] + counts[1], 2000, "{out}");
+    assert!(counts[1] > 0, "no open was denied: {out}");
+    // Far fewer callbacks than calls: the reports beyond capacity were dropped.
+    assert!(calls < 20_000, "{calls}");
+    drop(child);
 }

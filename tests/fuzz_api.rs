@@ -595,6 +595,7 @@ fn null_arguments_everywhere() {
         sl_policy_deny_path(null_p, null_s),
         sl_policy_allow_tcp_bind(null_p, 80),
         sl_policy_allow_tcp_connect(null_p, 80),
+        sl_policy_allow_bind(null_p, c"127.0.0.1:80".as_ptr()),
         sl_spawn(null_p, std::ptr::null(), std::ptr::null_mut()),
         sl_wait(null_c, &mut st),
         sl_wait(null_c, std::ptr::null_mut()),

@@ -134,6 +134,14 @@ fn key_table() -> Vec<(&'static str, &'static str, Setter)> {
             },
         ),
         (
+            "sl_policy_allow_bind",
+            "[network]\nbind = [\"127.0.0.1:8080\", \"[::]/0:*\"]",
+            |p| {
+                p.allow_bind("127.0.0.1:8080").unwrap();
+                p.allow_bind("[::]/0:*").unwrap();
+            },
+        ),
+        (
             "sl_policy_set_limit",
             "[limits]\nmemory = \"512M\"\nprocesses = 64\nopen_files = 256\n\
              cpu_seconds = 10\nfile_size = 4096\n",

@@ -1,4 +1,4 @@
-//! Event callbacks: the host decides at run time on execs, opens and connects.
+//! Event callbacks: the host decides at run time on execs, opens, connects and binds.
 
 use super::boundary;
 use super::policy::{policy_mut, sl_policy};
@@ -21,12 +21,19 @@ pub const SL_EVENT_OPEN: i32 = 2;
 /// answered garbage), an allowed exec turned out different at the exec stop
 /// (the sandbox is killed), a connect the callback allowed is outside the
 /// policy's ports and destination rules (EACCES), or a metadata change
-/// (chmod, chown, utimes, xattrs) fell outside the writable paths. `denied` says what kind of call
-/// (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for others),
-/// `syscall`, `error` and `reason` say which, how and why;
+/// (chmod, chown, utimes, xattrs) fell outside the writable paths, a call
+/// on the seccomp deny list was made (ptrace, bpf, mount, unshare, a clone
+/// with namespace flags…: it gets the same errno as without a handler), or a
+/// socket was refused (family, type, UDP not allowed, TCP Fast Open).
+/// `denied` says what kind of call (`SL_EVENT_EXEC`, `SL_EVENT_OPEN`,
+/// `SL_EVENT_CONNECT`, `SL_EVENT_BIND`, or 0 for others), `syscall`,
+/// `syscall_name`, `error` and `reason` say which, how and why;
 /// `path`/`argv`/`flags`/`address`/`port`/`family` are set as for that kind
-/// when known. The return value is ignored. Refusals made by the
-/// kernel (Landlock, the seccomp deny list) are not reported. Reports are
+/// when known. The return value is ignored. With this kind in the mask, the
+/// deny list's calls are answered by the supervisor (they are rare; `clone3`
+/// and `rseq`, which libc falls back from, stay in the filter and are not
+/// reported). Landlock's own refusals are not reported: the kernel tells
+/// only the audit log, which needs privileges. Reports are
 /// best effort: they are dropped while the host is not reading (a callback
 /// that blocks).
 pub const SL_EVENT_DENIED: i32 = 4;
@@ -39,6 +46,16 @@ pub const SL_EVENT_DENIED: i32 = 4;
 /// `sl_policy_allow_tcp_connect` or a rule of `sl_policy_allow_connect`; UDP
 /// sockets, when allowed, for any destination); otherwise it fails with EACCES.
 pub const SL_EVENT_CONNECT: i32 = 8;
+/// Event kind (and mask bit): a process is about to bind an IPv4 or IPv6
+/// socket to a local address (`bind`). `address` (text, "0.0.0.0", "::1"),
+/// `port` (0 = an ephemeral port), `family` and `flags` (the socket type,
+/// `SOCK_STREAM` or `SOCK_DGRAM`) are set. Binds of other sockets are not
+/// reported; `listen` is not an event (it uses the address bound before). An
+/// allowed bind is made by the supervisor on the process's own socket, to
+/// the address the event showed, only if the policy allows it anyway (a port
+/// of `sl_policy_allow_tcp_bind` or a rule of `sl_policy_allow_bind`; UDP
+/// sockets, when allowed, on any address); otherwise it fails with EACCES.
+pub const SL_EVENT_BIND: i32 = 16;
 
 /// Callback answer: let the call run (still subject to the policy's rules).
 pub const SL_ALLOW: i32 = 0;
@@ -56,6 +73,7 @@ const _: () = {
     assert!(SL_EVENT_OPEN as u32 == crate::events::KIND_OPEN);
     assert!(SL_EVENT_DENIED as u32 == crate::events::KIND_DENIED);
     assert!(SL_EVENT_CONNECT as u32 == crate::events::KIND_CONNECT);
+    assert!(SL_EVENT_BIND as u32 == crate::events::KIND_BIND);
     assert!(SL_EVENT_TIMEOUT_MS as u128 == crate::events::DECISION_TIMEOUT.as_millis());
 };
 
@@ -76,14 +94,16 @@ pub struct sl_event {
     pub argv: *const *const c_char,
     /// Exec: the number of arguments. Open: 0.
     pub argc: c_int,
-    /// Open: the `O_*` flags. Exec: 0.
+    /// Open: the `O_*` flags. Connect, bind: the socket type (`SOCK_STREAM`,
+    /// `SOCK_DGRAM`). Exec: 0.
     pub flags: c_int,
     /// The errno the call fails with if the callback returns `SL_DENY`: EACCES
     /// unless the callback writes another (1..4095). The only field the
     /// callback may write.
     pub deny_errno: c_int,
     /// `SL_EVENT_DENIED`: the kind of call refused (`SL_EVENT_EXEC`,
-    /// `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, or 0 for another call). Else 0.
+    /// `SL_EVENT_OPEN`, `SL_EVENT_CONNECT`, `SL_EVENT_BIND`, or 0 for another
+    /// call). Else 0.
     pub denied: c_int,
     /// `SL_EVENT_DENIED`: the errno the call got. Else 0.
     pub error: c_int,
@@ -91,12 +111,17 @@ pub struct sl_event {
     pub syscall: i64,
     /// `SL_EVENT_DENIED`: why, in words. Else "".
     pub reason: *const c_char,
-    /// Connect: the destination address as text ("127.0.0.1", "::1"). Else "".
+    /// Connect: the destination address as text ("127.0.0.1", "::1"). Bind:
+    /// the local address. Else "".
     pub address: *const c_char,
-    /// Connect: the destination port. Else 0.
+    /// Connect: the destination port. Bind: the local port. Else 0.
     pub port: c_int,
-    /// Connect: `AF_INET` or `AF_INET6`. Else 0.
+    /// Connect, bind: `AF_INET` or `AF_INET6`. Else 0.
     pub family: c_int,
+    /// The name of `syscall` ("ptrace", "openat", "bind"), or "" if the
+    /// library has no name for it (it names the deny list's calls and those
+    /// events are about).
+    pub syscall_name: *const c_char,
 }
 
 /// An event callback: returns `SL_ALLOW`, `SL_DENY` or `SL_KILL`. Any other
@@ -135,7 +160,8 @@ pub type sl_event_fn =
 /// An allowed connect is made by the supervisor on the process's own socket
 /// (taken when the address was copied), to the copied address, and only if
 /// the policy allows that destination anyway (see `SL_EVENT_CONNECT`; this is
-/// stricter than Landlock on kernels without TCP rules). Execs with more than 64 KiB of arguments fail with E2BIG while exec
+/// stricter than Landlock on kernels without TCP rules). Binds likewise (see
+/// `SL_EVENT_BIND`). Execs with more than 64 KiB of arguments fail with E2BIG while exec
 /// events are on. An exec or open of a path that does not exist fails at once
 /// (ENOENT) without an event.
 ///
@@ -160,7 +186,7 @@ pub extern "C" fn sl_policy_set_event_handler(
         };
         if mask == 0 || mask & !crate::events::KINDS != 0 {
             return Err(Error::invalid(format!(
-                "{f}: mask {mask:#x} must be a non-empty OR of SL_EVENT_EXEC, SL_EVENT_OPEN, SL_EVENT_CONNECT and SL_EVENT_DENIED"
+                "{f}: mask {mask:#x} must be a non-empty OR of SL_EVENT_EXEC, SL_EVENT_OPEN, SL_EVENT_CONNECT, SL_EVENT_BIND and SL_EVENT_DENIED"
             )));
         }
         let userdata = userdata as usize;
@@ -191,6 +217,7 @@ fn call(
     let is_exec = (if report { denied } else { kind }) == SL_EVENT_EXEC;
     let reason = cstr(ev.reason.as_bytes());
     let address = cstr(ev.address.as_bytes());
+    let name = cstr(crate::handlers::denylist::syscall_name(ev.nr).as_bytes());
     let mut e = sl_event {
         kind,
         pid: ev.pid,
@@ -210,6 +237,7 @@ fn call(
         address: address.as_ptr(),
         port: ev.port,
         family: ev.family,
+        syscall_name: name.as_ptr(),
     };
     // SAFETY: the caller of sl_policy_set_event_handler promised a callback
     // taking these arguments; every pointer in `e` lives until it returns.

@@ -335,3 +335,26 @@ pub extern "C" fn sl_policy_allow_connect(policy: *mut sl_policy, rule: *const c
         p.allow_connect(rule)
     })
 }
+
+/// Let the child bind TCP (and, when allowed, UDP) sockets to a local address
+/// and port: "ADDR[/PREFIX]:PORT", as in `sl_policy_allow_connect` ("127.0.0.1:8080",
+/// "0.0.0.0/0:*" any IPv4 address and port, "[::1]:0" an ephemeral port on ::1).
+///
+/// The supervisor copies the address once, checks it, and binds the child's
+/// own socket itself, so the address checked is the one bound (no TOCTOU).
+/// Binds matching no rule are left to the port rules of
+/// `sl_policy_allow_tcp_bind`. `listen()` needs no rule. Returns `SL_OK` or
+/// `SL_E_INVALID` (NULL, or a rule that does not parse; the message says why).
+/// Not thread-safe on one policy (like every setter).
+#[no_mangle]
+pub extern "C" fn sl_policy_allow_bind(policy: *mut sl_policy, rule: *const c_char) -> c_int {
+    boundary(|| {
+        let f = "sl_policy_allow_bind";
+        // SAFETY: pointers are NULL or valid by contract.
+        let (p, rule) = unsafe { (policy_mut(f, policy)?, c_str(f, "rule", rule)?) };
+        let rule = rule
+            .to_str()
+            .map_err(|_| Error::invalid(format!("{f}: the rule is not UTF-8")))?;
+        p.allow_bind(rule)
+    })
+}

@@ -32,7 +32,7 @@
 use super::net;
 use super::path::{child_path, OpenCall};
 use super::Reply;
-use crate::events::{Event, KIND_CONNECT, KIND_DENIED, KIND_EXEC, KIND_OPEN};
+use crate::events::{Event, KIND_BIND, KIND_CONNECT, KIND_DENIED, KIND_EXEC, KIND_OPEN};
 use crate::seccomp::mem;
 use crate::seccomp::notify::{self, SeccompNotif};
 use crate::supervisor::proto::Report;
@@ -51,10 +51,13 @@ pub const MAX_ARGV_BYTES: usize = 64 * 1024;
 const SEND_RESERVE: usize = 8192;
 
 /// What the policy lets a TCP socket connect to (Landlock's port rules and
-/// the destination rules): an allowed connect event is made on behalf only then.
+/// the destination rules) and bind to (port rules and local-address rules):
+/// an allowed connect or bind event is carried out on behalf only then.
 pub struct Ports {
     pub tcp: Vec<u16>,
     pub rules: Vec<net::ConnectRule>,
+    pub tcp_bind: Vec<u16>,
+    pub bind_rules: Vec<net::ConnectRule>,
 }
 
 pub struct Events {
@@ -66,6 +69,9 @@ pub struct Events {
     pending: HashMap<u64, Pending>,
     /// Allowed execs, by calling thread: what the exec stop must show.
     expect: HashMap<libc::pid_t, Expect>,
+    /// With `SL_EVENT_DENIED`: the calls the filter sends here instead of
+    /// failing them (`denylist.rs`).
+    denylist: Option<super::denylist::DenyList>,
 }
 
 pub struct Pending {
@@ -85,12 +91,16 @@ enum What {
         call: OpenCall,
         mode: u32,
     },
-    /// The child's socket (duplicated at the copy) and the address copied once.
+    /// The child's socket (duplicated at the copy) and the address copied
+    /// once; `bind`: a bind, else a connect.
     Connect {
         sock: OwnedFd,
         raw: Vec<u8>,
         ip: std::net::IpAddr,
         port: u16,
+        bind: bool,
+        /// The socket type (SO_TYPE), for reports.
+        ty: i32,
     },
 }
 
@@ -144,16 +154,18 @@ fn family_of(ip: std::net::IpAddr) -> i32 {
     }
 }
 
-/// A connect to decide on: the child's socket, duplicated now, and its
-/// address, copied once. Ok(None): not an IPv4/IPv6 socket, the call continues
-/// unchanged. Err: the answer (an unreadable address, a bad descriptor).
-/// An IPv4/IPv6 socket given an address of another family (AF_UNSPEC
-/// disconnects) is connected on behalf at once with the copied bytes, without
-/// an event, so a racing thread cannot turn it into an IP address afterwards.
+/// A connect or bind to decide on: the child's socket, duplicated now, and
+/// its address, copied once. Ok(None): not an IPv4/IPv6 socket, the call
+/// continues unchanged. Err: the answer (an unreadable address, a bad
+/// descriptor). An IPv4/IPv6 socket given an address of another family
+/// (AF_UNSPEC disconnects) is connected (bound) on behalf at once with the
+/// copied bytes, without an event, so a racing thread cannot turn it into an
+/// IP address afterwards (the kernel then gives its own error).
 fn connect_event(
     listener: RawFd,
     pid: libc::pid_t,
     n: &SeccompNotif,
+    bind: bool,
 ) -> Result<Option<(Event, What)>, Reply> {
     let [fd, addr, len, ..] = n.data.args;
     let sock = net::child_fd(pid, fd as i32).map_err(Reply::Errno)?;
@@ -162,6 +174,7 @@ fn connect_event(
         Ok(_) => return Ok(None),
         Err(e) => return Err(Reply::Errno(e)),
     }
+    let ty = net::sockopt(&sock, libc::SO_TYPE).unwrap_or(0);
     let len = len as u32 as usize;
     if len > std::mem::size_of::<libc::sockaddr_storage>() {
         return Err(Reply::Errno(libc::EINVAL));
@@ -175,12 +188,17 @@ fn connect_event(
         if !notify::id_valid(listener, n.id) {
             return Err(Reply::Done);
         }
-        return Err(net::connect_sock(&sock, &raw));
+        return Err(if bind {
+            net::bind_sock(&sock, &raw)
+        } else {
+            net::connect_sock(&sock, &raw)
+        });
     };
     let ev = Event {
-        kind: KIND_CONNECT,
+        kind: if bind { KIND_BIND } else { KIND_CONNECT },
         pid,
         nr: n.data.nr as i64,
+        flags: ty,
         address: ip.to_string(),
         port: port as i32,
         family: family_of(ip),
@@ -193,6 +211,8 @@ fn connect_event(
             raw,
             ip,
             port,
+            bind,
+            ty,
         },
     )))
 }
@@ -252,7 +272,17 @@ impl Events {
             deny: canon(deny),
             pending: HashMap::new(),
             expect: HashMap::new(),
+            denylist: None,
         }
+    }
+
+    /// Answer (and report) the deny list's calls, which the filter sends to
+    /// the supervisor when the handler wants `SL_EVENT_DENIED`.
+    pub fn with_deny_list(mut self, req: &crate::supervisor::proto::SpawnRequest) -> Events {
+        if self.mask & KIND_DENIED != 0 {
+            self.denylist = Some(super::denylist::DenyList::new(req));
+        }
+        self
     }
 
     /// If `n` is a call the host wants to decide: copy it, send the event on
@@ -264,20 +294,26 @@ impl Events {
         n: &SeccompNotif,
         host: Option<RawFd>,
     ) -> Option<Reply> {
+        if let Some((errno, ev)) = self.denylist.as_ref().and_then(|d| d.check(n)) {
+            self.report_denied(host, ev);
+            return Some(Reply::Errno(errno));
+        }
         let nr = n.data.nr as i64;
         let pid = n.pid as libc::pid_t;
         let a = n.data.args;
         let is_exec = matches!(nr, libc::SYS_execve | libc::SYS_execveat);
         let is_open = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2);
         let is_connect = nr == libc::SYS_connect;
+        let is_bind = nr == libc::SYS_bind;
         if !(is_exec && self.mask & KIND_EXEC != 0
             || is_open && self.mask & KIND_OPEN != 0
-            || is_connect && self.mask & KIND_CONNECT != 0)
+            || is_connect && self.mask & KIND_CONNECT != 0
+            || is_bind && self.mask & KIND_BIND != 0)
         {
             return None;
         }
-        let (event, what) = if is_connect {
-            match connect_event(listener, pid, n) {
+        let (event, what) = if is_connect || is_bind {
+            match connect_event(listener, pid, n, is_bind) {
                 Ok(Some(x)) => x,
                 Ok(None) => return None,
                 Err(r) => return Some(r),
@@ -403,7 +439,10 @@ impl Events {
         let (kind, path, argv, flags) = match &p.what {
             What::Exec { argv, .. } => (KIND_EXEC, Vec::new(), argv.clone(), 0),
             What::Open { call, .. } => (KIND_OPEN, call.path.clone(), Vec::new(), call.flags),
-            What::Connect { .. } => (KIND_CONNECT, Vec::new(), Vec::new(), 0),
+            What::Connect {
+                bind: false, ty, ..
+            } => (KIND_CONNECT, Vec::new(), Vec::new(), *ty),
+            What::Connect { bind: true, ty, .. } => (KIND_BIND, Vec::new(), Vec::new(), *ty),
         };
         let (address, port, family) = match &p.what {
             What::Connect { ip, port, .. } => (ip.to_string(), *port as i32, family_of(*ip)),
@@ -460,10 +499,16 @@ impl Events {
         p: Pending,
         other: impl FnOnce() -> Reply,
     ) -> Reply {
-        let refusal = matches!(p.what, What::Connect { .. }).then(|| {
-            let why = "allowed by the event callback but not by the policy's TCP ports or destination rules";
-            Self::denied_event(&p, libc::EACCES, why)
-        });
+        let refusal = match p.what {
+            What::Connect { bind: false, .. } => Some(
+                "allowed by the event callback but not by the policy's TCP ports or destination rules",
+            ),
+            What::Connect { bind: true, .. } => Some(
+                "allowed by the event callback but not by the policy's TCP bind ports or bind rules",
+            ),
+            _ => None,
+        }
+        .map(|why| Self::denied_event(&p, libc::EACCES, why));
         match p.what {
             What::Exec { file, argv } => {
                 let Some(st) = fstat(file.as_raw_fd()) else {
@@ -504,8 +549,12 @@ impl Events {
                 raw,
                 ip,
                 port,
+                bind,
+                ..
             } => {
-                if self.connect_allowed(&sock, ip, port) {
+                if bind && self.bind_allowed(&sock, ip, port) {
+                    net::bind_sock(&sock, &raw)
+                } else if !bind && self.connect_allowed(&sock, ip, port) {
                     net::connect_sock(&sock, &raw)
                 } else {
                     if let Some(ev) = refusal {
@@ -526,6 +575,17 @@ impl Events {
             return true;
         }
         self.ports.tcp.contains(&port) || self.ports.rules.iter().any(|r| r.matches(ip, port))
+    }
+
+    /// Would the policy let `sock` bind to `ip`:`port` anyway? As for
+    /// connects: a TCP bind port of the policy (0 = an ephemeral port, as
+    /// Landlock counts it) or a bind rule; UDP sockets are not port-checked.
+    fn bind_allowed(&self, sock: &OwnedFd, ip: std::net::IpAddr, port: u16) -> bool {
+        if net::sockopt(sock, libc::SO_PROTOCOL) != Ok(libc::IPPROTO_TCP) {
+            return true;
+        }
+        self.ports.tcp_bind.contains(&port)
+            || self.ports.bind_rules.iter().any(|r| r.matches(ip, port))
     }
 
     fn allowed(&self, real: &Path, write: bool) -> bool {

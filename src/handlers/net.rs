@@ -14,6 +14,19 @@
 //!   the supervisor* on the child's own socket (taken with `pidfd_getfd`), so
 //!   the address decided on is the one connected to. Everything else goes on to
 //!   Landlock's port rules unchanged.
+//! - Bind rules (`sl_policy_allow_bind`, "CIDR:port" of the local address)
+//!   work the same way for `bind()`: a matching bind is done by the supervisor
+//!   on the child's socket with the copied address; others go on to Landlock.
+//! - `listen()` on a bound socket uses the address bound before. But a
+//!   `listen()` on an *unbound* TCP socket binds it to an ephemeral port
+//!   without `bind()`, and Landlock (which hooks bind and connect) does not
+//!   see that: a sandbox with no bind rule could listen on 0.0.0.0 (found
+//!   while adding bind events, on Landlock ABI 7). So listen is notified: the
+//!   supervisor takes the child's socket object once (`pidfd_getfd`), refuses
+//!   (EACCES) an unbound IPv4/IPv6 TCP socket unless the policy allows port 0
+//!   (`sl_policy_allow_tcp_bind(p, 0)`, or a bind rule for port 0), and
+//!   otherwise calls listen on that same object itself, so swapping the
+//!   descriptor for an unbound socket after the check changes nothing.
 
 use super::Reply;
 use crate::seccomp::mem;
@@ -94,6 +107,10 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
 pub struct Net {
     pub allow_udp: bool,
     pub connect: Vec<ConnectRule>,
+    /// Bind rules (local address and port), bound on behalf.
+    pub bind: Vec<ConnectRule>,
+    /// TCP bind ports (for a listen that would take an ephemeral port).
+    pub tcp_bind: Vec<u16>,
 }
 
 impl Net {
@@ -109,6 +126,8 @@ impl Net {
             }
             libc::SYS_setsockopt => Some(Reply::Continue),
             libc::SYS_connect if !self.connect.is_empty() => Some(self.connect(n)),
+            libc::SYS_bind if !self.bind.is_empty() => Some(self.bind(n)),
+            libc::SYS_listen => Some(self.listen(n)),
             _ => None,
         }
     }
@@ -145,6 +164,144 @@ impl Net {
             // Not ours to allow: Landlock's port rules decide.
             _ => Reply::Continue,
         }
+    }
+}
+
+impl Net {
+    /// A bind matching a bind rule is done here, on the copied address.
+    fn bind(&self, n: &SeccompNotif) -> Reply {
+        let pid = n.pid as libc::pid_t;
+        let [fd, addr, len, ..] = n.data.args;
+        let len = len as u32 as usize;
+        if !(2..=128).contains(&len) {
+            return Reply::Continue; // let the kernel give its own error
+        }
+        let mut raw = vec![0u8; len];
+        if mem::read(pid, addr, &mut raw).ok() != Some(len) {
+            return Reply::Continue;
+        }
+        match destination(&raw) {
+            Some((ip, port)) if self.bind.iter().any(|r| r.matches(ip, port)) => {
+                match child_fd(pid, fd as i32) {
+                    Ok(sock) => bind_sock(&sock, &raw),
+                    Err(e) => Reply::Errno(e),
+                }
+            }
+            _ => Reply::Continue,
+        }
+    }
+}
+
+impl Net {
+    /// May an unbound TCP socket of `family` take an ephemeral port?
+    fn ephemeral_allowed(&self, family: i32) -> bool {
+        let any: IpAddr = if family == libc::AF_INET6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        self.tcp_bind.contains(&0) || self.bind.iter().any(|r| r.matches(any, 0))
+    }
+
+    /// `listen()`, on the socket object taken now (see the module comment).
+    fn listen(&self, n: &SeccompNotif) -> Reply {
+        let pid = n.pid as libc::pid_t;
+        let [fd, backlog, ..] = n.data.args;
+        let sock = match child_fd(pid, fd as i32) {
+            Ok(s) => s,
+            Err(e) => return Reply::Errno(e),
+        };
+        let family = sockopt(&sock, libc::SO_DOMAIN).unwrap_or(0);
+        if matches!(family, libc::AF_INET | libc::AF_INET6)
+            && sockopt(&sock, libc::SO_PROTOCOL) == Ok(libc::IPPROTO_TCP)
+            && local_port(&sock) == Some(0)
+            && !self.ephemeral_allowed(family)
+        {
+            return Reply::Errno(libc::EACCES);
+        }
+        // SAFETY: listen on our duplicate of the child's socket; never blocks.
+        if unsafe { libc::listen(sock.as_raw_fd(), backlog as i32) } < 0 {
+            return Reply::Errno(crate::error::last_errno());
+        }
+        Reply::Value(0)
+    }
+}
+
+/// The local port of an IPv4/IPv6 socket (0: not bound).
+fn local_port(sock: &OwnedFd) -> Option<u16> {
+    // SAFETY: getsockname into a zeroed sockaddr_storage of the size given.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::getsockname(
+            sock.as_raw_fd(),
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: a plain byte view of the struct the kernel filled (len bytes).
+    let raw = unsafe {
+        std::slice::from_raw_parts(
+            (&ss as *const libc::sockaddr_storage).cast::<u8>(),
+            (len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
+        )
+    };
+    destination(raw).map(|(_, port)| port)
+}
+
+/// Bind `sock` (the child's socket, duplicated here) to the copied address
+/// `raw`. A bind never blocks.
+pub fn bind_sock(sock: &OwnedFd, raw: &[u8]) -> Reply {
+    // SAFETY: bind on our duplicate with a buffer of the length given.
+    let r = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            raw.as_ptr().cast(),
+            raw.len() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Reply::Errno(crate::error::last_errno())
+    } else {
+        Reply::Value(0)
+    }
+}
+
+/// Why `reply` refuses the network call `n`, for a refusal report (None: not
+/// a refusal made here).
+pub fn refusal(n: &SeccompNotif, reply: Reply) -> Option<String> {
+    let Reply::Errno(_) = reply else {
+        return None;
+    };
+    let a = n.data.args;
+    match n.data.nr as i64 {
+        libc::SYS_socket => {
+            let (domain, ty, proto) = (a[0] as i32, a[1] as i32 & 0xf, a[2] as i32);
+            let what = match domain {
+                libc::AF_INET | libc::AF_INET6 if proto == IPPROTO_MPTCP => "MPTCP".to_string(),
+                libc::AF_INET | libc::AF_INET6 if proto == libc::IPPROTO_SCTP => "SCTP".into(),
+                libc::AF_INET | libc::AF_INET6 if ty == libc::SOCK_DGRAM => {
+                    "UDP (not allowed by the policy)".into()
+                }
+                libc::AF_INET | libc::AF_INET6 => format!("IP type {ty} protocol {proto}"),
+                libc::AF_NETLINK => format!("netlink protocol {proto}"),
+                libc::AF_PACKET => "packet".into(),
+                _ => format!("family {domain}"),
+            };
+            Some(format!(
+                "socket refused: {what}; only UNIX, TCP and NETLINK_ROUTE sockets (UDP when allowed)"
+            ))
+        }
+        libc::SYS_setsockopt => Some("TCP Fast Open (TCP_FASTOPEN_CONNECT) refused".into()),
+        libc::SYS_listen if reply == Reply::Errno(libc::EACCES) => Some(
+            "listen on an unbound TCP socket would bind an ephemeral port, which the policy does not allow (TCP bind port 0)"
+                .into(),
+        ),
+        _ => None,
     }
 }
 

@@ -48,11 +48,20 @@ pub struct FilterOptions {
     pub notify_socket: bool,
     /// connect() too: the policy has destination rules, or connect events.
     pub notify_connect: bool,
+    /// bind() too: the policy has bind rules, or bind events.
+    pub notify_bind: bool,
     /// `execve`/`execveat` go to the event callback (`handlers/events.rs`),
     /// except the child's first `execve`, recognized by its argv pointer
     /// (`first_exec_argv`, an address in the supervisor's own memory).
     pub notify_exec: bool,
     pub first_exec_argv: u64,
+    /// The host wants refusal reports (`SL_EVENT_DENIED`): every call the
+    /// filter would fail with an errno (the deny list and the argument
+    /// checks) goes to the supervisor instead, which answers the same errno
+    /// and reports it (`handlers/denylist.rs`). These calls are rare, so
+    /// ordinary programs pay nothing. Not `clone3` and `rseq`: libc calls
+    /// them at every thread start and falls back on ENOSYS by design.
+    pub notify_denied: bool,
 }
 
 impl FilterOptions {
@@ -84,8 +93,10 @@ impl FilterOptions {
             notify_socket: true,
             notify_connect: !req.connect.is_empty()
                 || req.events & crate::events::KIND_CONNECT != 0,
+            notify_bind: !req.bind.is_empty() || req.events & crate::events::KIND_BIND != 0,
             notify_exec: req.events & crate::events::KIND_EXEC != 0,
             first_exec_argv: 0,
+            notify_denied: req.events & crate::events::KIND_DENIED != 0,
         }
     }
 
@@ -102,7 +113,9 @@ impl FilterOptions {
             || self.notify_metadata
             || self.notify_socket
             || self.notify_connect
+            || self.notify_bind
             || self.notify_exec
+            || self.notify_denied
     }
 }
 
@@ -503,6 +516,8 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
             )]
         };
         rules.push(rule(libc::SYS_socket, Vec::new(), Action::Notify));
+        // A listen on an unbound TCP socket binds past Landlock (`handlers/net.rs`).
+        rules.push(rule(libc::SYS_listen, Vec::new(), Action::Notify));
         rules.push(rule(
             libc::SYS_setsockopt,
             vec![(low32_eq(2, TCP_FASTOPEN_CONNECT), Action::Notify)],
@@ -514,6 +529,9 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
     }
     if opts.notify_connect {
         rules.push(rule(libc::SYS_connect, Vec::new(), Action::Notify));
+    }
+    if opts.notify_bind {
+        rules.push(rule(libc::SYS_bind, Vec::new(), Action::Notify));
     }
     if opts.notify_metadata {
         for &sys in crate::handlers::metadata::SYSCALLS {
@@ -533,6 +551,22 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
             Action::Notify,
         ));
         rules.push(rule(libc::SYS_execveat, Vec::new(), Action::Notify));
+    }
+    if opts.notify_denied {
+        for r in &mut rules {
+            if r.nr == nr(libc::SYS_clone3) || r.nr == nr(libc::SYS_rseq) {
+                continue;
+            }
+            let to_notify = |a: &mut Action| {
+                if matches!(a, Action::Errno(_)) {
+                    *a = Action::Notify;
+                }
+            };
+            to_notify(&mut r.otherwise);
+            for (_, a) in &mut r.checks {
+                to_notify(a);
+            }
+        }
     }
     FilterSpec {
         default: Action::Allow,
@@ -608,6 +642,68 @@ mod tests {
         assert_eq!(run(&prog, libc::SYS_kcmp, &[0]), ALLOW);
         assert_eq!(run(&prog, libc::SYS_getpid, &[]), ALLOW);
         assert_eq!(run(&prog, libc::SYS_execve, &[]), ALLOW);
+    }
+
+    /// Deny-list hits go to the supervisor only when the host asked for
+    /// refusal reports; clone3 and rseq (libc's fallbacks) never do.
+    #[test]
+    fn deny_list_notified_only_for_reports() {
+        let hits: &[(libc::c_long, &[u64])] = &[
+            (libc::SYS_ptrace, &[0]),
+            (libc::SYS_bpf, &[0]),
+            (libc::SYS_unshare, &[0]),
+            (libc::SYS_mount, &[0]),
+            (libc::SYS_keyctl, &[0]),
+            (libc::SYS_io_uring_setup, &[1, 0]),
+            (libc::SYS_fsopen, &[0]),
+            (libc::SYS_clone, &[CLONE_NEWUSER | 17]),
+            (libc::SYS_ioctl, &[0, TIOCSTI]),
+            (libc::SYS_prctl, &[PR_SET_DUMPABLE]),
+            (libc::SYS_personality, &[0x0400000]),
+        ];
+        let quiet = [
+            build_program(&FilterOptions::default()).unwrap(),
+            build_program(&FilterOptions {
+                notify_exec: true,
+                notify_open: true,
+                notify_connect: true,
+                notify_bind: true,
+                ..all_opts()
+            })
+            .unwrap(),
+        ];
+        for prog in &quiet {
+            for &(sys, args) in hits {
+                let r = run(prog, sys, args);
+                assert!(r == RET_EPERM || r == RET_ENOSYS, "{sys}: {r:#x}");
+            }
+        }
+        let reports = build_program(&FilterOptions {
+            notify_denied: true,
+            ..all_opts()
+        })
+        .unwrap();
+        for &(sys, args) in hits {
+            assert_eq!(run(&reports, sys, args), NOTIFY, "{sys}");
+        }
+        assert_eq!(run(&reports, libc::SYS_clone3, &[0, 88]), RET_ENOSYS);
+        assert_eq!(run(&reports, libc::SYS_rseq, &[0]), RET_ENOSYS);
+        assert_eq!(run(&reports, libc::SYS_clone, &[17]), ALLOW);
+        assert_eq!(run(&reports, libc::SYS_ioctl, &[0, 0x5401]), ALLOW);
+        assert_eq!(run(&reports, libc::SYS_getpid, &[]), ALLOW);
+    }
+
+    #[test]
+    fn listen_is_seen_with_socket_checks() {
+        let plain = build_program(&FilterOptions::default()).unwrap();
+        assert_eq!(run(&plain, libc::SYS_listen, &[3, 5]), ALLOW);
+        let net = build_program(&FilterOptions {
+            notify_socket: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(run(&net, libc::SYS_listen, &[3, 5]), NOTIFY);
+        assert_eq!(run(&net, libc::SYS_bind, &[3]), ALLOW);
     }
 
     #[test]

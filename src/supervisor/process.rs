@@ -398,6 +398,13 @@ impl Supervisor {
                         crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(r)).ok()
                     })
                     .collect();
+                let bind_rules: Vec<crate::handlers::net::ConnectRule> = req
+                    .bind
+                    .iter()
+                    .filter_map(|r| {
+                        crate::handlers::net::ConnectRule::parse(&String::from_utf8_lossy(r)).ok()
+                    })
+                    .collect();
                 let sb = Sandbox {
                     host: None,
                     main_pid: st.pid,
@@ -421,6 +428,8 @@ impl Supervisor {
                     net: crate::handlers::net::Net {
                         allow_udp: req.allow_udp,
                         connect: rules.clone(),
+                        bind: bind_rules.clone(),
+                        tcp_bind: req.tcp_bind.clone(),
                     },
                     exec,
                     events: (req.events != 0).then(|| {
@@ -432,8 +441,11 @@ impl Supervisor {
                             crate::handlers::events::Ports {
                                 tcp: req.tcp_connect.clone(),
                                 rules,
+                                tcp_bind: req.tcp_bind.clone(),
+                                bind_rules,
                             },
                         )
+                        .with_deny_list(&req)
                     }),
                 };
                 self.owner.insert(st.pid, id);
@@ -808,6 +820,21 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
             };
             ev.report_denied(host, report);
         }
+    }
+    if let (Some(ev), Some(why)) = (sb.events.as_ref(), handlers::net::refusal(&n, reply)) {
+        let errno = match reply {
+            handlers::Reply::Errno(e) => e,
+            _ => 0,
+        };
+        let report = crate::events::Event {
+            kind: crate::events::KIND_DENIED,
+            pid: n.pid as i32,
+            nr,
+            errno,
+            reason: why,
+            ..Default::default()
+        };
+        ev.report_denied(host, report);
     }
 }
 

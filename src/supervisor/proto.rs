@@ -43,6 +43,10 @@ pub struct SpawnRequest {
     /// TCP ports the policy allows connecting to (an allowed connect event is
     /// connected on behalf only to these, or to a destination rule).
     pub tcp_connect: Vec<u16>,
+    /// TCP bind ports and bind rules: where an allowed bind event is bound on
+    /// behalf; the rules are also bound on behalf without events.
+    pub tcp_bind: Vec<u16>,
+    pub bind: Vec<Vec<u8>>,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -202,6 +206,8 @@ impl SpawnRequest {
             .flat_map(|p| p.to_le_bytes())
             .collect();
         e.bytes(&ports);
+        let ports: Vec<u8> = self.tcp_bind.iter().flat_map(|p| p.to_le_bytes()).collect();
+        e.bytes(&ports).list(&self.bind);
         e.0
     }
 
@@ -245,6 +251,15 @@ impl SpawnRequest {
             .chunks(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
+        let ports = d.bytes()?;
+        if ports.len() % 2 != 0 {
+            return Err("bad port list");
+        }
+        let tcp_bind = ports
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let bind = d.list()?;
         Ok(SpawnRequest {
             argv,
             envp,
@@ -265,6 +280,8 @@ impl SpawnRequest {
             readable,
             events,
             tcp_connect,
+            tcp_bind,
+            bind,
         })
     }
 }
@@ -393,6 +410,8 @@ mod tests {
             readable: vec![b"/usr".to_vec()],
             events: 3,
             tcp_connect: vec![80, 65535],
+            tcp_bind: vec![0, 8080],
+            bind: vec![b"127.0.0.1:*".to_vec()],
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();

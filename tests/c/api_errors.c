@@ -90,6 +90,14 @@ static void policy_errors(void)
     CHECK_ERR(sl_policy_allow_connect(p, "example.com:80"), SL_E_INVALID,
               "sl_policy_allow_connect", "example.com");
     CHECK_OK(sl_policy_allow_connect(p, "[::1]:*"));
+    CHECK_ERR(sl_policy_allow_bind(NULL, "127.0.0.1:80"), SL_E_INVALID, "sl_policy_allow_bind",
+              "policy");
+    CHECK_ERR(sl_policy_allow_bind(p, NULL), SL_E_INVALID, "sl_policy_allow_bind", "rule");
+    CHECK_ERR(sl_policy_allow_bind(p, "127.0.0.1"), SL_E_INVALID, "sl_policy_allow_bind",
+              "127.0.0.1");
+    CHECK_ERR(sl_policy_allow_bind(p, "0.0.0.0/0:99999"), SL_E_INVALID, "sl_policy_allow_bind",
+              "99999");
+    CHECK_OK(sl_policy_allow_bind(p, "[::]/0:*"));
     CHECK_ERR(sl_policy_deny_path(NULL, "/etc/shadow"), SL_E_INVALID, "sl_policy_deny_path",
               "policy");
     CHECK_ERR(sl_policy_deny_path(p, NULL), SL_E_INVALID, "sl_policy_deny_path", "path");
@@ -151,8 +159,9 @@ static void policy_errors(void)
     CHECK_ERR(sl_policy_set_event_handler(p, 0x100, allow_all, NULL), SL_E_INVALID,
               "sl_policy_set_event_handler", "0x100");
     CHECK_OK(sl_policy_set_event_handler(p, SL_EVENT_EXEC | SL_EVENT_OPEN | SL_EVENT_CONNECT, allow_all, NULL));
-    CHECK_ERR(sl_policy_set_event_handler(p, SL_EVENT_CONNECT | 0x10, allow_all, NULL), SL_E_INVALID,
-              "sl_policy_set_event_handler", "0x18");
+    CHECK_OK(sl_policy_set_event_handler(p, SL_EVENT_BIND | SL_EVENT_DENIED, allow_all, NULL));
+    CHECK_ERR(sl_policy_set_event_handler(p, SL_EVENT_CONNECT | 0x20, allow_all, NULL), SL_E_INVALID,
+              "sl_policy_set_event_handler", "0x28");
     CHECK_OK(sl_policy_set_event_handler(p, 0, NULL, NULL)); /* NULL removes the handler */
 
     CHECK_ERR(sl_policy_set_time(NULL, 0, 0), SL_E_INVALID, "sl_policy_set_time", "policy");
