@@ -215,10 +215,15 @@ fn thousand_spawns_from_eight_threads_leak_nothing() {
         "the supervisor is single-threaded"
     );
     assert_eq!(fd_listing("self"), fds_before, "fds leaked in the host");
-    assert_eq!(
-        count_dir("/proc/self/task"),
-        threads_before,
+    // Another test's harness thread may end meanwhile: the total may drop.
+    assert!(
+        count_dir("/proc/self/task") <= threads_before,
         "threads leaked in the host"
+    );
+    assert_eq!(
+        library_threads(),
+        Vec::<String>::new(),
+        "library threads left"
     );
     eprintln!(
         "concurrency: {SPAWNS} spawns from {THREADS} threads in {took:?} ({:.0}/s); actions {:?}",

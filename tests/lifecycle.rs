@@ -109,10 +109,15 @@ fn concurrent_spawns_leak_no_fd_thread_or_process() {
         fds_before,
         "fds leaked in the host: {listing:?}"
     );
-    assert_eq!(
-        count_dir("/proc/self/task"),
-        threads_before,
+    // Another test's harness thread may end meanwhile: the total may drop.
+    assert!(
+        count_dir("/proc/self/task") <= threads_before,
         "threads leaked in the host"
+    );
+    assert_eq!(
+        library_threads(),
+        Vec::<String>::new(),
+        "library threads left"
     );
     // The supervisor keeps only its own few fds, not one per past child.
     let sup_fds = count_dir(&format!("/proc/{sup}/fd"));

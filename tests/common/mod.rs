@@ -277,3 +277,19 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Names of this process's threads that the library started (`sandlock-*`).
+///
+/// Leak checks count these rather than all threads: the test harness starts
+/// and ends a thread per test, so a total can drop while a test runs.
+pub fn library_threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+                .map(|c| c.trim_end().to_string())
+                .filter(|c| c.starts_with("sandlock"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
