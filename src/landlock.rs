@@ -145,6 +145,12 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
         .iter()
         .map(|r| (r.path.clone(), rights(r.access, exec_handled)))
         .collect();
+    // With the /proc view, the child never opens beneath /proc/PID itself.
+    let user = if policy.proc_view {
+        crate::handlers::procview::carve_proc(user)
+    } else {
+        user
+    };
     let mut deny = policy.deny.clone();
     if policy.seed.is_some() {
         deny.extend(DEVICES_RO.iter().map(PathBuf::from));

@@ -195,6 +195,7 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .collect(),
         events: policy.events.as_ref().map_or(0, |h| h.mask),
         tcp_connect: policy.tcp_connect.clone(),
+        proc_view: policy.proc_view,
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

@@ -289,7 +289,7 @@ fn affinity(pid: libc::pid_t, target: i32, len: u32, mask: u64, n: u32) -> Reply
 }
 
 /// Install a sealed read-only memfd holding `data` as the result of the open.
-fn serve(listener: RawFd, id: u64, name: &str, data: &[u8], cloexec: bool) -> Reply {
+pub(crate) fn serve(listener: RawFd, id: u64, name: &str, data: &[u8], cloexec: bool) -> Reply {
     match sealed_memfd(name, data) {
         Ok(fd) => match notify::addfd(listener, id, fd.as_raw_fd(), None, cloexec, true) {
             Ok(_) | Err(libc::ENOENT) => Reply::Done,

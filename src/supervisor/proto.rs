@@ -43,6 +43,8 @@ pub struct SpawnRequest {
     /// TCP ports the policy allows connecting to (an allowed connect event is
     /// connected on behalf only to these, or to a destination rule).
     pub tcp_connect: Vec<u16>,
+    /// `/proc` shows only the sandbox's processes (`handlers/procview.rs`).
+    pub proc_view: bool,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -178,7 +180,8 @@ impl SpawnRequest {
             | (self.stdio[2] as u8) << 2
             | (self.has_ruleset as u8) << 3
             | (self.no_aslr as u8) << 4
-            | (self.best_effort as u8) << 5;
+            | (self.best_effort as u8) << 5
+            | (self.proc_view as u8) << 6;
         e.u8(flags);
         for l in self.limits {
             e.u64(l);
@@ -258,6 +261,7 @@ impl SpawnRequest {
             limits,
             det,
             best_effort: f & 32 != 0,
+            proc_view: f & 64 != 0,
             writable,
             deny,
             allow_udp,
@@ -393,6 +397,7 @@ mod tests {
             readable: vec![b"/usr".to_vec()],
             events: 3,
             tcp_connect: vec![80, 65535],
+            proc_view: true,
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();
