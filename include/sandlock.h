@@ -638,6 +638,24 @@ int sl_policy_allow_udp(sl_policy *policy, bool on);
 int sl_policy_allow_connect(sl_policy *policy, const char *rule);
 
 /**
+ * Show the child only its own sandbox's processes in `/proc` (off by default).
+ *
+ * With `on`, listing `/proc` (`ls /proc`, `ps`) shows only the processes and
+ * threads of this sandbox, and `/proc/PID` of any other process fails with
+ * ENOENT for opens, `stat`/`lstat`/`statx`, `access`, `readlink`, `statfs`,
+ * `chdir` and directory reads, through any spelling (`/proc/self/..`,
+ * symlinks, `..`, paths relative to a `/proc` descriptor). `sysinfo()` then
+ * counts only the sandbox's tasks. The supervisor performs these path calls
+ * on the child's behalf on a path copied once, so every such call costs a
+ * round trip through the supervisor (see BENCHMARKS.md); that is why it is
+ * opt-in. A rule that lets the child read `/proc` (or `/`) is narrowed so
+ * that the kernel never lets the child open a `/proc/PID` file itself.
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Not thread-safe on one
+ * policy (as every setter).
+ */
+int sl_policy_set_proc_view(sl_policy *policy, bool on);
+
+/**
  * Choose how the child's clocks run.
  *
  * `mode` is one of `SL_TIME_REAL`, `SL_TIME_OFFSET`, `SL_TIME_FROZEN`,

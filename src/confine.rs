@@ -53,6 +53,9 @@ fn unsupported(policy: &Policy) -> Vec<&'static str> {
     if d.hostname.is_some() {
         out.push("sl_policy_set_hostname (a virtual host name needs the supervisor)");
     }
+    if policy.proc_view {
+        out.push("sl_policy_set_proc_view (the /proc view needs the supervisor)");
+    }
     if policy.timeout_ms.is_some() {
         out.push("sl_policy_set_timeout_ms (the timeout is kept by the supervisor)");
     }
