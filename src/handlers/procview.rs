@@ -192,7 +192,7 @@ fn visible(p: &Place, members: &HashSet<libc::pid_t>) -> bool {
 /// path, spelled as the caller's own PID (the supervisor's `self` is not the
 /// child's). `keep_link`: the path names the link itself (`lstat`,
 /// `readlink`, `O_NOFOLLOW`), which is then left alone.
-fn rewrite_self(path: &[u8], tgid: libc::pid_t, tid: libc::pid_t, keep_link: bool) -> Vec<u8> {
+fn rewrite_self(path: &[u8], tgid: &Tgid, tid: libc::pid_t, keep_link: bool) -> Vec<u8> {
     if !path.starts_with(b"/") {
         return path.to_vec();
     }
@@ -217,8 +217,8 @@ fn rewrite_self(path: &[u8], tgid: libc::pid_t, tid: libc::pid_t, keep_link: boo
         return path.to_vec();
     }
     let me = match link {
-        b"self" => format!("/proc/{tgid}"),
-        b"thread-self" => format!("/proc/{tgid}/task/{tid}"),
+        b"self" => format!("/proc/{}", tgid.get()),
+        b"thread-self" => format!("/proc/{}/task/{tid}", tgid.get()),
         _ => return path.to_vec(),
     };
     let mut out = me.into_bytes();
@@ -226,14 +226,46 @@ fn rewrite_self(path: &[u8], tgid: libc::pid_t, tid: libc::pid_t, keep_link: boo
     out
 }
 
+/// The process of the calling task, found only if a call needs it (most
+/// absolute paths do not).
+pub(crate) struct Tgid {
+    tid: libc::pid_t,
+    tgid: std::cell::Cell<Option<libc::pid_t>>,
+}
+
+impl Tgid {
+    fn new(tid: libc::pid_t) -> Tgid {
+        Tgid {
+            tid,
+            tgid: std::cell::Cell::new(None),
+        }
+    }
+
+    /// A leader is recognized with one `pidfd_open` (which refuses other
+    /// threads: pidfd_open(2)), without reading its status.
+    fn get(&self) -> libc::pid_t {
+        if let Some(t) = self.tgid.get() {
+            return t;
+        }
+        let tid = self.tid;
+        // SAFETY: pidfd_open of a task of ours; the fd is ours on success.
+        let t = match own(unsafe { libc::syscall(libc::SYS_pidfd_open, tid, 0) }) {
+            Ok(_) => tid,
+            Err(_) => crate::procfs::tgid(tid).unwrap_or(tid),
+        };
+        self.tgid.set(Some(t));
+        t
+    }
+}
+
 /// The start of the child's lookup: our copy of its dirfd, or its cwd.
-fn base(tgid: libc::pid_t, tid: libc::pid_t, dirfd: i32) -> Result<OwnedFd, i32> {
+fn base(tgid: &Tgid, tid: libc::pid_t, dirfd: i32) -> Result<OwnedFd, i32> {
     if dirfd == libc::AT_FDCWD {
         let p = cstr(format!("/proc/{tid}/cwd").as_bytes())?;
         // SAFETY: a NUL-terminated path; the fd is ours on success.
         own(unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) } as i64)
     } else {
-        take_fd(tgid, dirfd).ok_or(libc::EBADF)
+        take_fd(tgid.get(), dirfd).ok_or(libc::EBADF)
     }
 }
 
@@ -250,7 +282,7 @@ struct Lookup {
 }
 
 /// `openat2(dirfd, path, O_PATH | oflags, resolve)` as the child would, held by us.
-fn resolve(tgid: libc::pid_t, tid: libc::pid_t, l: &Lookup) -> Result<OwnedFd, i32> {
+fn resolve(tgid: &Tgid, tid: libc::pid_t, l: &Lookup) -> Result<OwnedFd, i32> {
     if l.path.is_empty() {
         if !l.empty_ok {
             return Err(libc::ENOENT);
@@ -345,7 +377,7 @@ impl ProcView {
             return None;
         }
         let tid = n.pid as libc::pid_t;
-        let tgid = crate::procfs::tgid(tid).unwrap_or(tid);
+        let tgid = &Tgid::new(tid);
         if matches!(nr, libc::SYS_getdents64 | libc::SYS_getdents) {
             return Some(self.getdents(n, tgid, members));
         }
@@ -419,7 +451,7 @@ impl ProcView {
     fn held(
         &self,
         tid: libc::pid_t,
-        tgid: libc::pid_t,
+        tgid: &Tgid,
         l: Result<Lookup, i32>,
         members: &HashSet<libc::pid_t>,
     ) -> Result<(OwnedFd, Place), i32> {
@@ -434,7 +466,7 @@ impl ProcView {
     fn stat(
         &self,
         tid: libc::pid_t,
-        tgid: libc::pid_t,
+        tgid: &Tgid,
         l: Result<Lookup, i32>,
         buf: u64,
         members: &HashSet<libc::pid_t>,
@@ -448,7 +480,7 @@ impl ProcView {
     fn statx(
         &self,
         tid: libc::pid_t,
-        tgid: libc::pid_t,
+        tgid: &Tgid,
         n: &SeccompNotif,
         members: &HashSet<libc::pid_t>,
     ) -> Result<i64, i32> {
@@ -497,7 +529,7 @@ impl ProcView {
     fn access(
         &self,
         tid: libc::pid_t,
-        tgid: libc::pid_t,
+        tgid: &Tgid,
         l: Result<Lookup, i32>,
         mode: u64,
         flags: i32,
@@ -523,7 +555,7 @@ impl ProcView {
     fn readlink(
         &self,
         tid: libc::pid_t,
-        tgid: libc::pid_t,
+        tgid: &Tgid,
         l: Result<Lookup, i32>,
         buf: u64,
         size: u64,
@@ -553,9 +585,9 @@ impl ProcView {
         // The links that name the reader: ours would name the supervisor.
         if let Place::Shared(rest) = &p {
             if rest == Path::new("self") {
-                out = tgid.to_string().into_bytes();
+                out = tgid.get().to_string().into_bytes();
             } else if rest == Path::new("thread-self") {
-                out = format!("{tgid}/task/{tid}").into_bytes();
+                out = format!("{}/task/{tid}", tgid.get()).into_bytes();
             }
         }
         out.truncate(size as u32 as usize);
@@ -566,7 +598,7 @@ impl ProcView {
     fn statfs(
         &self,
         tid: libc::pid_t,
-        tgid: libc::pid_t,
+        tgid: &Tgid,
         l: Result<Lookup, i32>,
         buf: u64,
         members: &HashSet<libc::pid_t>,
@@ -583,16 +615,11 @@ impl ProcView {
     }
 
     /// Directory reads, always from our copy of the descriptor.
-    fn getdents(
-        &mut self,
-        n: &SeccompNotif,
-        tgid: libc::pid_t,
-        members: &HashSet<libc::pid_t>,
-    ) -> Reply {
+    fn getdents(&mut self, n: &SeccompNotif, tgid: &Tgid, members: &HashSet<libc::pid_t>) -> Reply {
         let tid = n.pid as libc::pid_t;
         let wide = n.data.nr as i64 == libc::SYS_getdents64;
         let a = n.data.args;
-        let Some(dir) = take_fd(tgid, a[0] as i32) else {
+        let Some(dir) = take_fd(tgid.get(), a[0] as i32) else {
             return Reply::Errno(libc::EBADF);
         };
         // SAFETY: fcntl only inspects our fd.
@@ -664,7 +691,7 @@ impl ProcView {
             return None;
         }
         let tid = n.pid as libc::pid_t;
-        let tgid = crate::procfs::tgid(tid).unwrap_or(tid);
+        let tgid = &Tgid::new(tid);
         let rflags = if n.data.nr as i64 == libc::SYS_openat2 {
             let mut how = [0u8; 24];
             match mem::read(tid, n.data.args[2], &mut how) {
@@ -916,7 +943,9 @@ mod tests {
 
     #[test]
     fn self_is_the_caller() {
-        let r = |p: &[u8], keep| String::from_utf8(rewrite_self(p, 7, 8, keep)).unwrap();
+        let t = Tgid::new(8);
+        t.tgid.set(Some(7));
+        let r = |p: &[u8], keep| String::from_utf8(rewrite_self(p, &t, 8, keep)).unwrap();
         assert_eq!(r(b"/proc/self/status", false), "/proc/7/status");
         assert_eq!(r(b"//proc/./self/fd/", false), "/proc/7/fd/");
         assert_eq!(r(b"/proc/thread-self/comm", false), "/proc/7/task/8/comm");
