@@ -161,6 +161,9 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
         if !path.is_dir() {
             r &= AccessFs::from_file(TARGET);
         }
+        if r.is_empty() {
+            continue; // a file under a names-only (ReadDir) rule, carved twice
+        }
         rs = rs
             .add_rule(PathBeneath::new(fd, r))
             .map_err(|e| ll_err(format!("adding a rule for '{}'", path.display()), e))?;

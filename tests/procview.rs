@@ -338,3 +338,42 @@ fn proc_stat_and_cpu_files_follow_the_cpu_count() {
     assert_eq!(exited(st), Some(0), "{out}");
     assert_eq!(out, "3\n3\n0-2\n0-2\n0-2\n3\n");
 }
+
+#[test]
+fn opens_done_for_the_child_keep_the_policy() {
+    // Without /proc in the policy, the view opens nothing the child could not.
+    let mut p = Policy::system();
+    assert_eq!(sl_policy_set_proc_view(p.0, true), SL_OK);
+    let (st, out) = p.run(&["cat", "/proc/self/status"]);
+    assert_eq!(exited(st), Some(1), "{out}");
+    assert!(out.contains("Permission denied"), "{out}");
+    // A denied path inside an allowed one stays denied.
+    let mut q = Policy::system();
+    q.read("/proc");
+    assert_eq!(sl_policy_deny_path(q.0, c("/proc").as_ptr()), SL_OK);
+    let mut tree = Policy::system();
+    tree.read("/");
+    assert_eq!(sl_policy_deny_path(tree.0, c("/proc").as_ptr()), SL_OK);
+    for p in [&q, &tree] {
+        assert_eq!(sl_policy_set_proc_view(p.0, true), SL_OK);
+        let (st, out) = p.run(&["cat", "/proc/self/status"]);
+        assert_eq!(exited(st), Some(1), "{out}");
+        assert!(out.contains("Permission denied"), "{out}");
+    }
+    // Writes need a writable rule; a read-only /proc refuses them as Landlock would.
+    let (st, out) = viewed().run(&["/bin/sh", "-c", "echo x > /proc/self/comm"]);
+    assert_ne!(exited(st), Some(0), "{out}");
+    assert!(out.contains("Permission denied"), "{out}");
+    // The whole tree readable, the view on: other processes are still missing.
+    let mut root = Policy::system();
+    root.read("/");
+    assert_eq!(sl_policy_set_proc_view(root.0, true), SL_OK);
+    let host = format!("/proc/{}/status", me());
+    let (st, out) = root.run(&[
+        "/bin/sh",
+        "-c",
+        &format!("cat /proc/self/stat >/dev/null && cat {host}"),
+    ]);
+    assert_eq!(exited(st), Some(1), "{out}");
+    assert!(out.contains("No such file or directory"), "{out}");
+}

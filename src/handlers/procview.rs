@@ -82,6 +82,7 @@ pub struct ProcView {
     /// Readable and writable roots, for opens done on the child's behalf.
     readable: Vec<PathBuf>,
     writable: Vec<PathBuf>,
+    deny: Vec<PathBuf>,
     /// Listings of filtered /proc directories (sorted with a seed).
     dirs: Dirs,
     sorted: bool,
@@ -353,6 +354,7 @@ impl ProcView {
             mem_limit,
             readable: paths(&req.readable),
             writable: paths(&req.writable),
+            deny: paths(&req.deny),
             dirs: Dirs::default(),
             sorted: req.seed.is_some(),
         })
@@ -676,7 +678,7 @@ impl ProcView {
     /// Would the policy's rules let the child open `/proc/...` this way?
     fn allowed(&self, real: &Path, write: bool) -> bool {
         let under = |v: &[PathBuf]| v.iter().any(|w| real.starts_with(w));
-        under(&self.writable) || !write && under(&self.readable)
+        (under(&self.writable) || !write && under(&self.readable)) && !under(&self.deny)
     }
 
     fn open(
