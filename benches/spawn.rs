@@ -824,6 +824,30 @@ fn proc_view_costs(env: &Env, rows: &mut Vec<Row>) {
             ),
         });
     }
+    // A memory limit alone routes no open through the supervisor (sysinfo
+    // only; /proc/meminfo follows the limit where opens are seen anyway).
+    let limited = policy(None);
+    assert_eq!(
+        sl_policy_set_limit(limited, SL_LIMIT_MEMORY, 1 << 30),
+        SL_OK
+    );
+    let mut c1 = || parse(sl_output(plain, &[&env.syscalls, "open", "20000"]));
+    let mut c2 = || parse(sl_output(limited, &[&env.syscalls, "open", "20000"]));
+    let r = round_robin(&mut [&mut c1, &mut c2], 2, reps(20));
+    let (base, ours) = (stat(&r[0]), stat(&r[1]));
+    rows.push(Row {
+        what: "g. open() with SL_LIMIT_MEMORY vs without".into(),
+        base,
+        ours,
+        unit: "ns",
+        target: "–".into(),
+        ok: None,
+        extra: format!(
+            "difference of medians: {:+.1} µs per open",
+            (ours.p50 - base.p50) / 1e3
+        ),
+    });
+    sl_policy_free(limited);
     let (_a, ls) = cargv(&["/bin/ls", "-l", "/usr/bin"]);
     let devnull = std::fs::File::create("/dev/null").unwrap();
     let out = std::os::fd::AsRawFd::as_raw_fd(&devnull);

@@ -299,22 +299,35 @@ fn meminfo_and_sysinfo_follow_the_memory_limit() {
     let host = std::fs::read_to_string("/proc/meminfo").unwrap();
     let host_total = meminfo_field(&host, "MemTotal").unwrap();
     assert_ne!(host_total, 262_144, "this host has exactly 256 MiB");
+    // meminfo: with the view (or anything else that routes opens: here a CPU count).
+    let limit =
+        |p: &Policy| assert_eq!(sl_policy_set_limit(p.0, SL_LIMIT_MEMORY, 256 << 20), SL_OK);
+    let v = viewed();
+    limit(&v);
+    let mut cpus = Policy::system();
+    cpus.read("/proc");
+    limit(&cpus);
+    assert_eq!(sl_policy_set_cpu_count(cpus.0, 2), SL_OK);
+    for p in [&v, &cpus] {
+        let (st, out) = p.run(&["cat", "/proc/meminfo"]);
+        assert_eq!(exited(st), Some(0), "{out}");
+        assert_eq!(meminfo_field(&out, "MemTotal"), Some(262_144), "{out}");
+        let free = meminfo_field(&out, "MemFree").unwrap();
+        let avail = meminfo_field(&out, "MemAvailable").unwrap();
+        assert!(free > 0 && free < 262_144 && avail <= 262_144, "{out}");
+        assert!(avail >= free, "{out}");
+    }
+    // sysinfo follows the limit alone (only sysinfo calls are routed).
     let mut p = Policy::system();
     p.read("/proc");
-    assert_eq!(sl_policy_set_limit(p.0, SL_LIMIT_MEMORY, 256 << 20), SL_OK);
-    let (st, out) = p.run(&["cat", "/proc/meminfo"]);
-    assert_eq!(exited(st), Some(0), "{out}");
-    assert_eq!(meminfo_field(&out, "MemTotal"), Some(262_144), "{out}");
-    let free = meminfo_field(&out, "MemFree").unwrap();
-    let avail = meminfo_field(&out, "MemAvailable").unwrap();
-    assert!(free > 0 && free < 262_144 && avail <= 262_144, "{out}");
-    assert!(avail >= free, "{out}");
+    limit(&p);
     // sysinfo(2): glibc's sysconf(_SC_PHYS_PAGES) and `free` use it.
     let py = "import os; print(os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))";
     let (st, out) = p.run(&["python3", "-c", py]);
     assert_eq!(exited(st), Some(0), "{out}");
     assert_eq!(out.trim(), (256u64 << 20).to_string());
-    let (st, out) = p.run(&["free", "-k"]);
+    // procps `free` reads /proc/meminfo.
+    let (st, out) = v.run(&["free", "-k"]);
     assert_eq!(exited(st), Some(0), "{out}");
     assert!(out.contains("262144"), "{out}");
     // Without a limit: the host's total.

@@ -36,11 +36,14 @@
 //! `/proc/self`, `self` relative to a `/proc` descriptor) they would name the
 //! supervisor, which is not a member, and so are missing (fail closed).
 //!
-//! **Memory** (`SL_LIMIT_MEMORY`): opens of `/proc/meminfo` get a synthesized
-//! file (MemTotal = the limit, MemFree and MemAvailable = the limit minus the
-//! sandbox's resident memory, never more than the host has free), and
-//! `sysinfo` reports the same totals; with the process view it also counts
-//! only the sandbox's tasks in `procs`.
+//! **Memory** (`SL_LIMIT_MEMORY`): `sysinfo` reports the limit as the total
+//! and the limit minus the sandbox's resident memory (never more than the host
+//! has free) as free RAM; with the process view it also counts only the
+//! sandbox's tasks in `procs`. Opens of `/proc/meminfo` get a synthesized file
+//! with the same numbers (MemTotal, MemFree, MemAvailable) where opens are
+//! notified anyway (the process view, a seed, a CPU count, a host name, open
+//! events): a memory limit alone does not route every open through the
+//! supervisor (BENCHMARKS.md, section g).
 
 use super::dirs::{take_fd, Dirs};
 use super::path::OpenCall;

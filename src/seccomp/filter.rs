@@ -78,7 +78,6 @@ impl FilterOptions {
             notify_sleep: matches!(d.time_mode, TimeMode::Frozen | TimeMode::Logical),
             notify_open: seeded
                 || req.proc_view
-                || req.limits[crate::outcome::Limit::Memory.index()] != 0
                 || d.cpu_count.is_some()
                 || d.hostname.is_some()
                 || req.events & crate::events::KIND_OPEN != 0,
