@@ -355,7 +355,7 @@ fn proc_stat_and_cpu_files_follow_the_cpu_count() {
 #[test]
 fn opens_done_for_the_child_keep_the_policy() {
     // Without /proc in the policy, the view opens nothing the child could not.
-    let mut p = Policy::system();
+    let p = Policy::system();
     assert_eq!(sl_policy_set_proc_view(p.0, true), SL_OK);
     let (st, out) = p.run(&["cat", "/proc/self/status"]);
     assert_eq!(exited(st), Some(1), "{out}");
