@@ -343,7 +343,9 @@ pub extern "C" fn sl_policy_allow_connect(policy: *mut sl_policy, rule: *const c
 /// ENOENT for opens, `stat`/`lstat`/`statx`, `access`, `readlink`, `statfs`,
 /// `chdir` and directory reads, through any spelling (`/proc/self/..`,
 /// symlinks, `..`, paths relative to a `/proc` descriptor). `sysinfo()` then
-/// counts only the sandbox's tasks. The supervisor performs these path calls
+/// counts only the sandbox's tasks, and with `SL_LIMIT_MEMORY`
+/// `/proc/meminfo` shows the limit as the machine's memory. The supervisor
+/// performs these path calls
 /// on the child's behalf on a path copied once, so every such call costs a
 /// round trip through the supervisor (see BENCHMARKS.md); that is why it is
 /// opt-in. A rule that lets the child read `/proc` (or `/`) is narrowed so
