@@ -152,6 +152,11 @@ fn place_of_path(p: &Path) -> Place {
         return Place::Root;
     };
     let Some(pid) = pid_name(first) else {
+        // No shared entry starts with a digit; "123 (deleted)" is how the
+        // kernel names the directory of a process that just died.
+        if first.first().is_some_and(u8::is_ascii_digit) {
+            return Place::Unknown;
+        }
         return Place::Shared(rest.to_path_buf());
     };
     let tid = match (comps.next(), comps.next()) {
@@ -936,6 +941,10 @@ mod tests {
             Place::Pid(12, Some(13), "12/task/13/comm".into())
         );
         assert_eq!(place_of_path(Path::new("/other/proc/1")), Place::Unknown);
+        assert_eq!(
+            place_of_path(Path::new("/proc/12 (deleted)")),
+            Place::Unknown
+        );
         assert_eq!(pid_name(b"012"), None);
         assert_eq!(pid_name(b"-1"), None);
         assert_eq!(pid_name(b"7"), Some(7));
