@@ -390,3 +390,20 @@ fn opens_done_for_the_child_keep_the_policy() {
     assert_eq!(exited(st), Some(1), "{out}");
     assert!(out.contains("No such file or directory"), "{out}");
 }
+
+#[test]
+fn sysinfo_counts_the_sandbox_tasks() {
+    // struct sysinfo: procs (unsigned short) after uptime, loads[3] and six
+    // unsigned longs: offset 80 on x86_64.
+    let py = "import ctypes, struct\n\
+              b = ctypes.create_string_buffer(112)\n\
+              assert ctypes.CDLL(None).sysinfo(b) == 0\n\
+              print(struct.unpack_from('H', b.raw, 80)[0])\n";
+    let native_procs: u32 = native(&["python3", "-c", py]).trim().parse().unwrap();
+    assert!(native_procs > 3, "{native_procs}");
+    let script = format!("sleep 5 & exec python3 -c \"{py}\"");
+    let (st, out) = viewed().run(&["/bin/sh", "-c", &script]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    // python3 (the shell it replaced) and sleep.
+    assert_eq!(out.trim(), "2", "{out}");
+}
