@@ -156,6 +156,24 @@ fn every_spelling_of_a_hidden_pid_is_enoent() {
     for (way, e) in peek(Some(&viewed()), "1") {
         assert_eq!(e, libc::ENOENT, "pid 1: {way}");
     }
+    // A thread of another process: /proc/TID works natively (though unlisted).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::gettid() }).unwrap();
+        let _ = done_rx.recv();
+    });
+    let tid = rx.recv().unwrap().to_string();
+    assert_ne!(tid, host);
+    for (way, e) in peek(None, &tid) {
+        assert_ne!(e, libc::ENOENT, "natively, thread {tid}: {way}");
+    }
+    for (way, e) in peek(Some(&viewed()), &tid) {
+        assert_eq!(e, libc::ENOENT, "thread {tid}: {way}");
+    }
+    done_tx.send(()).unwrap();
+    t.join().unwrap();
 }
 
 #[test]
