@@ -273,6 +273,25 @@ fn a_thread_swapping_the_path_never_reaches_a_hidden_pid() {
         assert_eq!(leaked, 0, "{out}");
         assert!(ok > 0, "no open ever worked: {out}");
     }
+    // readlink is answered by the supervisor, which no Landlock ptrace scope
+    // holds back: a swapped exe link must still never be read. (As root the
+    // capability-less supervisor could not read a root host's link anyway;
+    // the unprivileged re-run is where this would catch a wrong decision.)
+    let own = "/proc/self/exe".to_string();
+    let mut other = format!("/proc/{host}/exe");
+    let mut own_padded = own.clone();
+    while own_padded.len() < other.len() {
+        own_padded.insert(11, '/');
+    }
+    while other.len() < own_padded.len() {
+        other.insert(6, '/');
+    }
+    let out = native(&[&prog, &own_padded, &other, &host, "20000", "readlink"]);
+    assert!(leaks(&out).1 > 0, "natively: {out}");
+    let (st, out) = p.run(&[&prog, &own_padded, &other, &host, "20000", "readlink"]);
+    assert_eq!(exited(st), Some(0), "a hidden exe link was read: {out}");
+    let (ok, leaked) = leaks(&out);
+    assert_eq!((leaked, ok > 0), (0, true), "{out}");
 }
 
 #[test]

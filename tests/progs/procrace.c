@@ -1,8 +1,10 @@
 /* Race opens of /proc paths against a thread that flips the path between a
  * visible and a hidden process's status file (same length). argv: visible
- * path, hidden path, the hidden PID, iterations. Opens alternate between
- * open() and openat() relative to a /proc descriptor. Prints how many opens
- * read each PID and exits 3 if any read the hidden one. */
+ * path, hidden path, the hidden PID, iterations[, "readlink"]. Opens alternate
+ * between open() and openat() relative to a /proc descriptor. Prints how many
+ * opens read each PID and exits 3 if any read the hidden one. With
+ * "readlink", the paths are exe links and a leak is any answer other than
+ * this program's own path. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,7 +25,12 @@ static void *flip(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5 || strlen(argv[1]) != strlen(argv[2]))
+    if (argc < 5 || argc > 6 || strlen(argv[1]) != strlen(argv[2]))
+        return 2;
+    int links = argc == 6 && strcmp(argv[5], "readlink") == 0;
+    char me[4096];
+    ssize_t melen = readlink("/proc/self/exe", me, sizeof me);
+    if (melen <= 0)
         return 2;
     paths[0] = argv[1];
     paths[1] = argv[2];
@@ -33,7 +40,17 @@ int main(int argc, char **argv) {
     pthread_t t;
     pthread_create(&t, NULL, flip, NULL);
     int iters = atoi(argv[4]), ok = 0, leaked = 0, failed = 0;
-    for (int i = 0; i < iters; i++) {
+    for (int i = 0; i < iters && links; i++) {
+        char got[4096];
+        ssize_t n = readlink(buf, got, sizeof got);
+        if (n < 0)
+            failed++;
+        else if (n == melen && memcmp(got, me, (size_t)n) == 0)
+            ok++;
+        else
+            leaked++;
+    }
+    for (int i = 0; i < iters && !links; i++) {
         /* "/proc/" is 6 bytes: the rest is relative to the /proc descriptor. */
         int fd = (i & 1) && proc >= 0 ? openat(proc, buf + 6, O_RDONLY) : open(buf, O_RDONLY);
         if (fd < 0) {
