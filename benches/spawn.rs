@@ -10,6 +10,9 @@
 //!   d. an unmediated syscall (getppid) in the child vs native
 //!   e. a mediated syscall (seeded getrandom(16)): cost per call, notifications/s
 //!   f. 8 host threads spawning at once: spawns/s vs posix_spawn
+//!   g. the /proc view (sl_policy_set_proc_view): stat(), open() and `ls -l
+//!      /usr/bin` with the view vs without (the price of path calls done on
+//!      the child's behalf)
 //!
 //! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test).
 //! The supervisor is target/release/libsandlock.so (built by `cargo bench`).
@@ -795,6 +798,88 @@ fn syscall_costs(env: &Env, rows: &mut Vec<Row>) {
 }
 
 // ---------------------------------------------------------------------------
+// (g) the /proc view
+
+fn proc_view_costs(env: &Env, rows: &mut Vec<Row>) {
+    let plain = policy(None);
+    let viewed = policy(None);
+    assert_eq!(sl_policy_set_proc_view(viewed, true), SL_OK);
+    let parse = |s: String| s.trim().parse::<f64>().unwrap();
+    for (call, n) in [("stat", "20000"), ("open", "20000")] {
+        // Timed by the child itself (no virtual clock in these policies).
+        let mut c1 = || parse(sl_output(plain, &[&env.syscalls, call, n]));
+        let mut c2 = || parse(sl_output(viewed, &[&env.syscalls, call, n]));
+        let r = round_robin(&mut [&mut c1, &mut c2], 2, reps(20));
+        let (base, ours) = (stat(&r[0]), stat(&r[1]));
+        rows.push(Row {
+            what: format!("g. {call}() of a file in the child: proc view vs without"),
+            base,
+            ours,
+            unit: "ns",
+            target: "–".into(),
+            ok: None,
+            extra: format!(
+                "difference of medians: {:+.1} µs per call (a notification round trip)",
+                (ours.p50 - base.p50) / 1e3
+            ),
+        });
+    }
+    // A memory limit alone routes no open through the supervisor (sysinfo
+    // only; /proc/meminfo follows the limit where opens are seen anyway).
+    let limited = policy(None);
+    assert_eq!(
+        sl_policy_set_limit(limited, SL_LIMIT_MEMORY, 1 << 30),
+        SL_OK
+    );
+    let mut c1 = || parse(sl_output(plain, &[&env.syscalls, "open", "20000"]));
+    let mut c2 = || parse(sl_output(limited, &[&env.syscalls, "open", "20000"]));
+    let r = round_robin(&mut [&mut c1, &mut c2], 2, reps(20));
+    let (base, ours) = (stat(&r[0]), stat(&r[1]));
+    rows.push(Row {
+        what: "g. open() with SL_LIMIT_MEMORY vs without".into(),
+        base,
+        ours,
+        unit: "ns",
+        target: "–".into(),
+        ok: None,
+        extra: format!(
+            "difference of medians: {:+.1} µs per open",
+            (ours.p50 - base.p50) / 1e3
+        ),
+    });
+    sl_policy_free(limited);
+    let (_a, ls) = cargv(&["/bin/ls", "-l", "/usr/bin"]);
+    let devnull = std::fs::File::create("/dev/null").unwrap();
+    let out = std::os::fd::AsRawFd::as_raw_fd(&devnull);
+    for p in [plain, viewed] {
+        assert_eq!(sl_policy_set_stdio(p, -1, out, out), SL_OK);
+    }
+    let mut c1 = || {
+        let t = Instant::now();
+        sl_run(plain, &ls);
+        us(t)
+    };
+    let mut c2 = || {
+        let t = Instant::now();
+        sl_run(viewed, &ls);
+        us(t)
+    };
+    let r = round_robin(&mut [&mut c1, &mut c2], 2, reps(20));
+    let files = std::fs::read_dir("/usr/bin").map_or(0, |d| d.count());
+    rows.push(Row {
+        what: format!("g. ls -l /usr/bin ({files} entries): proc view vs without"),
+        base: stat(&r[0]),
+        ours: stat(&r[1]),
+        unit: "µs",
+        target: "–".into(),
+        ok: None,
+        extra: "whole run, spawn to exit; without the view no path call is notified".into(),
+    });
+    sl_policy_free(plain);
+    sl_policy_free(viewed);
+}
+
+// ---------------------------------------------------------------------------
 // (f) 8 threads spawning at once
 
 fn threaded(rows: &mut Vec<Row>) {
@@ -891,13 +976,14 @@ fn main() {
     println!("every row: configurations interleaved round-robin in this run; p50 with p10–p90");
     let mut rows = Vec::new();
     type Section<'a> = (&'static str, &'a dyn Fn(&mut Vec<Row>));
-    let sections: [Section; 6] = [
+    let sections: [Section; 7] = [
         ("a", &|r| spawn_cost(&env, r)),
         ("b", &|r| host_memory(&env, r)),
         ("c", &|r| whole_process(&env, r)),
         ("d", &|r| syscall_costs(&env, r)),
         ("e", &|_| {}),
         ("f", &|r| threaded(r)),
+        ("g", &|r| proc_view_costs(&env, r)),
     ];
     for (name, f) in sections {
         if want(name) || (name == "d" && want("e")) {

@@ -103,6 +103,7 @@ static void print_help(void)
         "  --time-step NS     logical time: ns added by each clock read (default 1 ms)\n"
         "  --cpus N           the child sees N CPUs (1 to 1024; 0 = the host's count)\n"
         "  --hostname NAME    the child sees NAME as the host name\n"
+        "  --proc-view        /proc shows only the sandbox's own processes\n"
         "\n",
         stdout);
     fputs(
@@ -1155,6 +1156,12 @@ int main(int argc, char **argv)
         }
         if (strcmp(arg, "--best-effort") == 0) {
             if (sl_policy_set_best_effort(p, true) != SL_OK) {
+                goto setup_failed;
+            }
+            continue;
+        }
+        if (strcmp(arg, "--proc-view") == 0) {
+            if (sl_policy_set_proc_view(p, true) != SL_OK) {
                 goto setup_failed;
             }
             continue;

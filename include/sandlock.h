@@ -681,6 +681,26 @@ int sl_policy_allow_connect(sl_policy *policy, const char *rule);
 int sl_policy_allow_bind(sl_policy *policy, const char *rule);
 
 /**
+ * Show the child only its own sandbox's processes in `/proc` (off by default).
+ *
+ * With `on`, listing `/proc` (`ls /proc`, `ps`) shows only the processes and
+ * threads of this sandbox, and `/proc/PID` of any other process fails with
+ * ENOENT for opens, `stat`/`lstat`/`statx`, `access`, `readlink`, `statfs`,
+ * `chdir` and directory reads, through any spelling (`/proc/self/..`,
+ * symlinks, `..`, paths relative to a `/proc` descriptor). `sysinfo()` then
+ * counts only the sandbox's tasks, and with `SL_LIMIT_MEMORY`
+ * `/proc/meminfo` shows the limit as the machine's memory. The supervisor
+ * performs these path calls
+ * on the child's behalf on a path copied once, so every such call costs a
+ * round trip through the supervisor (see BENCHMARKS.md); that is why it is
+ * opt-in. A rule that lets the child read `/proc` (or `/`) is narrowed so
+ * that the kernel never lets the child open a `/proc/PID` file itself.
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Not thread-safe on one
+ * policy (as every setter).
+ */
+int sl_policy_set_proc_view(sl_policy *policy, bool on);
+
+/**
  * Choose how the child's clocks run.
  *
  * `mode` is one of `SL_TIME_REAL`, `SL_TIME_OFFSET`, `SL_TIME_FROZEN`,
@@ -762,7 +782,11 @@ int sl_policy_set_hostname(sl_policy *policy, const char *name);
  * `SL_LIMIT_PROCESSES` or `SL_LIMIT_CPU_SECONDS` kills the whole sandbox and
  * `sl_wait_result` reports `SL_END_LIMIT` with the limit. `SL_LIMIT_OPEN_FILES`
  * and `SL_LIMIT_FILE_SIZE` are per-process kernel limits: the call that would
- * exceed them fails. No cgroup or privilege is needed. Returns `SL_OK` or
+ * exceed them fails. No cgroup or privilege is needed. With
+ * `SL_LIMIT_MEMORY`, `sysinfo()` (glibc's `sysconf(_SC_PHYS_PAGES)`) reports
+ * the limit as the machine's RAM, and so does `/proc/meminfo` where the
+ * supervisor sees opens anyway (`sl_policy_set_proc_view`, a seed, a CPU
+ * count or a host name). Returns `SL_OK` or
  * `SL_E_INVALID` (NULL policy, unknown `which`).
  */
 int sl_policy_set_limit(sl_policy *policy, int which, uint64_t value);

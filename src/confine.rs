@@ -53,6 +53,9 @@ fn unsupported(policy: &Policy) -> Vec<&'static str> {
     if d.hostname.is_some() {
         out.push("sl_policy_set_hostname (a virtual host name needs the supervisor)");
     }
+    if policy.proc_view {
+        out.push("sl_policy_set_proc_view (the /proc view needs the supervisor)");
+    }
     if policy.timeout_ms.is_some() {
         out.push("sl_policy_set_timeout_ms (the timeout is kept by the supervisor)");
     }
@@ -401,12 +404,14 @@ mod tests {
         p.set_limit(Limit::Memory, 1 << 20);
         p.set_limit(Limit::OpenFiles, 64); // per-process: allowed
         p.set_hostname(Some(b"box")).unwrap();
+        p.set_proc_view(true);
         let got = unsupported(&p).join("\n");
         for want in [
             "sl_policy_set_random_seed",
             "sl_policy_set_timeout_ms",
             "SL_LIMIT_MEMORY",
             "sl_policy_set_hostname",
+            "sl_policy_set_proc_view",
         ] {
             assert!(got.contains(want), "{want} missing from {got}");
         }

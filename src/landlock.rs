@@ -145,6 +145,12 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
         .iter()
         .map(|r| (r.path.clone(), rights(r.access, exec_handled)))
         .collect();
+    // With the /proc view, the child never opens beneath /proc/PID itself.
+    let user = if policy.proc_view {
+        crate::handlers::procview::carve_proc(user)
+    } else {
+        user
+    };
     let mut deny = policy.deny.clone();
     if policy.seed.is_some() {
         deny.extend(DEVICES_RO.iter().map(PathBuf::from));
@@ -154,6 +160,9 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
             PathFd::new(&path).map_err(|e| ll_err(format!("opening '{}'", path.display()), e))?;
         if !path.is_dir() {
             r &= AccessFs::from_file(TARGET);
+        }
+        if r.is_empty() {
+            continue; // a file under a names-only (ReadDir) rule, carved twice
         }
         rs = rs
             .add_rule(PathBeneath::new(fd, r))

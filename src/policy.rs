@@ -122,6 +122,8 @@ pub struct Policy {
     pub det: Determinism,
     /// The run-time decision handler, if any (`events.rs`).
     pub events: Option<crate::events::Handler>,
+    /// `/proc` shows only the sandbox's own processes (`handlers/procview.rs`).
+    pub proc_view: bool,
     /// The Landlock ruleset built from `rules`, shared by every spawn.
     pub(crate) ruleset: Mutex<Option<Arc<Option<OwnedFd>>>>,
 }
@@ -145,6 +147,7 @@ impl Clone for Policy {
             limits: self.limits,
             det: self.det.clone(),
             events: self.events.clone(),
+            proc_view: self.proc_view,
             ruleset: Mutex::new(None),
         }
     }
@@ -411,5 +414,17 @@ impl Policy {
         }
         self.det.hostname = name.map(|n| n.to_vec());
         Ok(())
+    }
+}
+
+/// The /proc view (`handlers/procview.rs`).
+impl Policy {
+    /// Show only the sandbox's own processes in `/proc`. The Landlock ruleset
+    /// depends on it (a rule covering `/proc` is carved), so it is rebuilt.
+    pub fn set_proc_view(&mut self, on: bool) {
+        if self.proc_view != on {
+            self.proc_view = on;
+            self.forget_ruleset();
+        }
     }
 }

@@ -31,6 +31,7 @@ pub const TOP_KEYS: &[&str] = &[
     "best_effort",
     "cpu_count",
     "hostname",
+    "proc_view",
     "limits",
     "network",
     "time",
@@ -313,6 +314,7 @@ impl Doc<'_> {
                     p.set_hostname(Some(s.as_bytes()))
                         .map_err(|e| self.setter_error(v.span(), key, e))?;
                 }
+                "proc_view" => p.set_proc_view(self.bool(v, key)?),
                 "limits" => self.limits(v, p)?,
                 "network" => self.network(v, p)?,
                 "time" => self.time(v, p)?,

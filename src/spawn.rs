@@ -201,6 +201,7 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .iter()
             .map(|r| r.as_bytes().to_vec())
             .collect(),
+        proc_view: policy.proc_view,
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 

@@ -260,7 +260,7 @@ impl Fuzz {
 
     fn set_something(&mut self) {
         let p = self.policy();
-        match self.below(19) {
+        match self.below(20) {
             0 => {
                 let s = self.cstring();
                 let code = sl_policy_allow_read(p, Self::ptr(&s));
@@ -372,6 +372,11 @@ impl Fuzz {
                 let port = self.rng.next_u32() as u16;
                 let code = sl_policy_allow_tcp_bind(p, port);
                 self.check("sl_policy_allow_tcp_bind", code);
+            }
+            18 => {
+                let on = self.chance(50);
+                let code = sl_policy_set_proc_view(p, on);
+                self.check("sl_policy_set_proc_view", code);
             }
             _ => {
                 let port = self.rng.next_u32() as u16;
@@ -592,6 +597,7 @@ fn null_arguments_everywhere() {
         sl_policy_set_time_step_ns(null_p, 1),
         sl_policy_set_cpu_count(null_p, 1),
         sl_policy_set_hostname(null_p, null_s),
+        sl_policy_set_proc_view(null_p, true),
         sl_policy_deny_path(null_p, null_s),
         sl_policy_allow_tcp_bind(null_p, 80),
         sl_policy_allow_tcp_connect(null_p, 80),

@@ -167,6 +167,9 @@ fn key_table() -> Vec<(&'static str, &'static str, Setter)> {
         ("sl_policy_set_hostname", "hostname = \"box-1\"", |p| {
             p.set_hostname(Some(b"box-1")).unwrap()
         }),
+        ("sl_policy_set_proc_view", "proc_view = true", |p| {
+            p.set_proc_view(true)
+        }),
     ]
 }
 

@@ -1,9 +1,12 @@
 /* Benchmark probes run inside and outside the sandbox.
  *   getppid N          time N getppid() calls with the child's own clock, print ns/call
  *   getrandom T N      T threads, N getrandom(16) calls each (timed from outside)
+ *   stat N / open N    time N stat() / open()+close() of /usr/bin/true, print ns/call
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,26 @@ int main(int argc, char **argv) {
         for (long i = 0; i < 1000; i++) syscall(SYS_getppid);
         clock_gettime(CLOCK_MONOTONIC, &a);
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+        printf("%.2f\n", ns / (double)n);
+        return 0;
+    }
+    if (!strcmp(argv[1], "stat") || !strcmp(argv[1], "open")) {
+        long n = atol(argv[2]);
+        int use_open = !strcmp(argv[1], "open");
+        struct timespec a, b;
+        struct stat st;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (long i = 0; i < n; i++) {
+            if (use_open) {
+                int fd = open("/usr/bin/true", O_RDONLY);
+                if (fd < 0) exit(3);
+                close(fd);
+            } else if (stat("/usr/bin/true", &st) != 0) {
+                exit(3);
+            }
+        }
         clock_gettime(CLOCK_MONOTONIC, &b);
         double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
         printf("%.2f\n", ns / (double)n);

@@ -73,7 +73,11 @@ pub struct sl_result {
 /// `SL_LIMIT_PROCESSES` or `SL_LIMIT_CPU_SECONDS` kills the whole sandbox and
 /// `sl_wait_result` reports `SL_END_LIMIT` with the limit. `SL_LIMIT_OPEN_FILES`
 /// and `SL_LIMIT_FILE_SIZE` are per-process kernel limits: the call that would
-/// exceed them fails. No cgroup or privilege is needed. Returns `SL_OK` or
+/// exceed them fails. No cgroup or privilege is needed. With
+/// `SL_LIMIT_MEMORY`, `sysinfo()` (glibc's `sysconf(_SC_PHYS_PAGES)`) reports
+/// the limit as the machine's RAM, and so does `/proc/meminfo` where the
+/// supervisor sees opens anyway (`sl_policy_set_proc_view`, a seed, a CPU
+/// count or a host name). Returns `SL_OK` or
 /// `SL_E_INVALID` (NULL policy, unknown `which`).
 #[no_mangle]
 pub extern "C" fn sl_policy_set_limit(policy: *mut sl_policy, which: c_int, value: u64) -> c_int {

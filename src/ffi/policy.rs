@@ -358,3 +358,28 @@ pub extern "C" fn sl_policy_allow_bind(policy: *mut sl_policy, rule: *const c_ch
         p.allow_bind(rule)
     })
 }
+
+/// Show the child only its own sandbox's processes in `/proc` (off by default).
+///
+/// With `on`, listing `/proc` (`ls /proc`, `ps`) shows only the processes and
+/// threads of this sandbox, and `/proc/PID` of any other process fails with
+/// ENOENT for opens, `stat`/`lstat`/`statx`, `access`, `readlink`, `statfs`,
+/// `chdir` and directory reads, through any spelling (`/proc/self/..`,
+/// symlinks, `..`, paths relative to a `/proc` descriptor). `sysinfo()` then
+/// counts only the sandbox's tasks, and with `SL_LIMIT_MEMORY`
+/// `/proc/meminfo` shows the limit as the machine's memory. The supervisor
+/// performs these path calls
+/// on the child's behalf on a path copied once, so every such call costs a
+/// round trip through the supervisor (see BENCHMARKS.md); that is why it is
+/// opt-in. A rule that lets the child read `/proc` (or `/`) is narrowed so
+/// that the kernel never lets the child open a `/proc/PID` file itself.
+/// Returns `SL_OK` or `SL_E_INVALID` (NULL policy). Not thread-safe on one
+/// policy (as every setter).
+#[no_mangle]
+pub extern "C" fn sl_policy_set_proc_view(policy: *mut sl_policy, on: bool) -> c_int {
+    boundary(|| {
+        // SAFETY: NULL or live handle, by contract.
+        unsafe { policy_mut("sl_policy_set_proc_view", policy)? }.set_proc_view(on);
+        Ok(())
+    })
+}

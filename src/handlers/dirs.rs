@@ -40,7 +40,7 @@ fn own(fd: i64) -> Option<OwnedFd> {
 }
 
 /// Our copy of descriptor `fd` of task `pid` (same open file, same offset).
-fn take_fd(pid: libc::pid_t, fd: i32) -> Option<OwnedFd> {
+pub(crate) fn take_fd(pid: libc::pid_t, fd: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open of a traced task of ours.
     let pidfd = own(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
     // SAFETY: copies a descriptor of the task into ours (we are its tracer).
@@ -49,6 +49,13 @@ fn take_fd(pid: libc::pid_t, fd: i32) -> Option<OwnedFd> {
 
 /// Every entry of the directory open at `dir`, sorted by name.
 fn listing(dir: &OwnedFd) -> Option<Vec<Entry>> {
+    let mut out = entries(dir)?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(out)
+}
+
+/// Every entry of the directory open at `dir`, in the file system's order.
+fn entries(dir: &OwnedFd) -> Option<Vec<Entry>> {
     let path = std::ffi::CString::new(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
     // A fresh open file, so that listing does not move the program's offset.
     // SAFETY: a NUL-terminated path; the fd is ours on success.
@@ -93,7 +100,6 @@ fn listing(dir: &OwnedFd) -> Option<Vec<Entry>> {
             at += reclen;
         }
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
     Some(out)
 }
 
@@ -125,9 +131,25 @@ impl Dirs {
         };
         let a = n.data.args;
         let pid = n.pid as libc::pid_t;
-        let (fd, buf, count) = (a[0] as i32, a[1], a[2] as u32 as usize);
         // Errors (EBADF, ENOTDIR, an O_PATH descriptor) are the kernel's to give.
-        let dir = take_fd(pid, fd)?;
+        let dir = take_fd(pid, a[0] as i32)?;
+        self.serve(n, dir, wide, &|_| true, true)
+    }
+
+    /// Answer a directory read of `dir` (our copy of the program's descriptor)
+    /// with the entries `keep` accepts, sorted by name or in the file
+    /// system's order; None if this descriptor cannot be served so.
+    pub(crate) fn serve(
+        &mut self,
+        n: &SeccompNotif,
+        dir: OwnedFd,
+        wide: bool,
+        keep: &dyn Fn(&[u8]) -> bool,
+        sorted: bool,
+    ) -> Option<Reply> {
+        let a = n.data.args;
+        let pid = n.pid as libc::pid_t;
+        let (fd, buf, count) = (a[0] as i32, a[1], a[2] as u32 as usize);
         // SAFETY: stat is plain data; fstat and fcntl only inspect our fd.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
@@ -150,7 +172,13 @@ impl Dirs {
             if self.cache.len() >= MAX_CACHED {
                 self.cache.clear();
             }
-            self.cache.insert(key, listing(&dir)?);
+            let mut list = if sorted {
+                listing(&dir)?
+            } else {
+                entries(&dir)?
+            };
+            list.retain(|e| keep(&e.name));
+            self.cache.insert(key, list);
         }
         let list = self.cache.get(&key)?;
         let mut out = Vec::new();

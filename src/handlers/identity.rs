@@ -2,7 +2,8 @@
 //!
 //! - `sched_getaffinity` answers CPUs 0..n-1, `getcpu` answers CPU 0 node 0.
 //! - `uname` answers the policy's host name as nodename (the rest is the host's).
-//! - Opens of `/proc/cpuinfo` (n processor blocks), `/sys/devices/system/cpu/
+//! - Opens of `/proc/cpuinfo` (n processor blocks), `/proc/stat` (n `cpuN`
+//!   lines, the `cpu` line their sum), `/sys/devices/system/cpu/
 //!   {online,possible,present}` ("0-(n-1)"), `/proc/sys/kernel/hostname` and
 //!   `/etc/hostname`, `/proc/sys/kernel/random/uuid` (a new seeded UUID per
 //!   open) and `.../boot_id` (one seeded UUID per sandbox) are answered with a
@@ -39,6 +40,7 @@ fn uuid_stream(seed: u64, lineage: u64) -> ChaCha8Rng {
 /// Last path components worth resolving; everything else continues at once.
 const NAMES: &[&[u8]] = &[
     b"cpuinfo",
+    b"stat",
     b"online",
     b"possible",
     b"present",
@@ -136,6 +138,42 @@ pub fn synth_cpuinfo(real: &str, n: u32, hide_rng: bool) -> String {
     out
 }
 
+/// /proc/stat for `n` CPUs: lines `cpu0`..`cpu(n-1)` (the host's, repeated
+/// if it has fewer), and the `cpu` line as their sum; the rest unchanged.
+pub fn synth_stat(real: &str, n: u32) -> String {
+    let host: Vec<Vec<u64>> = real
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .collect();
+    if host.is_empty() {
+        return real.to_string();
+    }
+    let lines: Vec<&Vec<u64>> = (0..n as usize).map(|i| &host[i % host.len()]).collect();
+    let width = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+    let mut sum = vec![0u64; width];
+    for l in &lines {
+        for (s, v) in sum.iter_mut().zip(l.iter()) {
+            *s += v;
+        }
+    }
+    let join = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+    let mut out = format!("cpu  {}\n", join(&sum));
+    for (i, l) in lines.iter().enumerate() {
+        out.push_str(&format!("cpu{i} {}\n", join(l)));
+    }
+    for l in real.lines().filter(|l| !l.starts_with("cpu")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 impl Identity {
     /// The identity for a request; None if it changes nothing.
     pub fn new(req: &SpawnRequest) -> Option<Identity> {
@@ -225,6 +263,10 @@ impl Identity {
                 });
                 Some(String::from_utf8_lossy(text).into_owned())
             }
+            "/proc/stat" => {
+                let real = std::fs::read_to_string("/proc/stat").ok()?;
+                self.cpus.map(|n| synth_stat(&real, n))
+            }
             "/sys/devices/system/cpu/online"
             | "/sys/devices/system/cpu/possible"
             | "/sys/devices/system/cpu/present" => self.cpus.map(cpu_list),
@@ -289,7 +331,7 @@ fn affinity(pid: libc::pid_t, target: i32, len: u32, mask: u64, n: u32) -> Reply
 }
 
 /// Install a sealed read-only memfd holding `data` as the result of the open.
-fn serve(listener: RawFd, id: u64, name: &str, data: &[u8], cloexec: bool) -> Reply {
+pub(crate) fn serve(listener: RawFd, id: u64, name: &str, data: &[u8], cloexec: bool) -> Reply {
     match sealed_memfd(name, data) {
         Ok(fd) => match notify::addfd(listener, id, fd.as_raw_fd(), None, cloexec, true) {
             Ok(_) | Err(libc::ENOENT) => Reply::Done,
@@ -360,6 +402,21 @@ mod tests {
         assert!(s.contains("flags\t\t: fpu sse\n"));
         assert!(s.contains("vendor_id\t: AuthenticAMD\n"));
         assert!(synth_cpuinfo(SAMPLE, 1, false).contains("rdrand"));
+    }
+
+    #[test]
+    fn stat_has_n_cpu_lines() {
+        let real = "cpu  10 0 20 300\ncpu0 4 0 10 150\ncpu1 6 0 10 150\nintr 5 1\nctxt 9\n";
+        let s = synth_stat(real, 3);
+        assert_eq!(
+            s,
+            "cpu  14 0 30 450\ncpu0 4 0 10 150\ncpu1 6 0 10 150\ncpu2 4 0 10 150\n\
+             intr 5 1\nctxt 9\n"
+        );
+        assert_eq!(
+            synth_stat(real, 1),
+            "cpu  4 0 10 150\ncpu0 4 0 10 150\nintr 5 1\nctxt 9\n"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod identity;
 pub mod metadata;
 pub mod net;
 pub mod path;
+pub mod procview;
 pub mod random;
 pub mod time;
 pub mod wait;

@@ -62,6 +62,12 @@ pub struct FilterOptions {
     /// ordinary programs pay nothing. Not `clone3` and `rseq`: libc calls
     /// them at every thread start and falls back on ENOSYS by design.
     pub notify_denied: bool,
+    /// Path calls that can see `/proc/PID` (stat family, access, readlink,
+    /// statfs, chdir, directory reads), done on the child's behalf
+    /// (`handlers/procview.rs`); opens come with `notify_open`.
+    pub proc_view: bool,
+    /// `sysinfo`, for the memory limit and the task count.
+    pub notify_sysinfo: bool,
 }
 
 impl FilterOptions {
@@ -80,6 +86,7 @@ impl FilterOptions {
             notify_time: d.time_mode != TimeMode::Real,
             notify_sleep: matches!(d.time_mode, TimeMode::Frozen | TimeMode::Logical),
             notify_open: seeded
+                || req.proc_view
                 || d.cpu_count.is_some()
                 || d.hostname.is_some()
                 || req.events & crate::events::KIND_OPEN != 0,
@@ -97,6 +104,8 @@ impl FilterOptions {
             notify_exec: req.events & crate::events::KIND_EXEC != 0,
             first_exec_argv: 0,
             notify_denied: req.events & crate::events::KIND_DENIED != 0,
+            proc_view: req.proc_view,
+            notify_sysinfo: req.proc_view || req.limits[crate::outcome::Limit::Memory.index()] != 0,
         }
     }
 
@@ -116,6 +125,8 @@ impl FilterOptions {
             || self.notify_bind
             || self.notify_exec
             || self.notify_denied
+            || self.proc_view
+            || self.notify_sysinfo
     }
 }
 
@@ -537,6 +548,17 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         for &sys in crate::handlers::metadata::SYSCALLS {
             rules.push(rule(sys, Vec::new(), Action::Notify));
         }
+    }
+    if opts.proc_view {
+        // Some (getdents64 with a seed) may already be notified.
+        for &sys in crate::handlers::procview::SYSCALLS {
+            if !rules.iter().any(|r| r.nr == nr(sys)) {
+                rules.push(rule(sys, Vec::new(), Action::Notify));
+            }
+        }
+    }
+    if opts.notify_sysinfo {
+        rules.push(rule(libc::SYS_sysinfo, Vec::new(), Action::Notify));
     }
     if opts.notify_exec {
         let first = ArgTest::MaskedEq {

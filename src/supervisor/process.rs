@@ -51,6 +51,8 @@ pub(crate) struct Sandbox {
     pub exec: crate::trace::ExecState,
     /// Calls held for the host's event callback (None: no handler).
     pub events: Option<crate::handlers::events::Events>,
+    /// The /proc view and the memory limit's meminfo/sysinfo (None: the host's).
+    pub procview: Option<crate::handlers::procview::ProcView>,
 }
 
 pub(crate) struct Supervisor {
@@ -447,6 +449,7 @@ impl Supervisor {
                         )
                         .with_deny_list(&req)
                     }),
+                    procview: crate::handlers::procview::ProcView::new(&req),
                 };
                 self.owner.insert(st.pid, id);
                 self.started.insert(st.pid);
@@ -850,6 +853,10 @@ fn answer(listener: RawFd, sb: &mut Sandbox, n: &notify::SeccompNotif) -> handle
             let i = sb.identity.as_mut()?;
             i.caller = sb.exec.lineage_id(n.pid as libc::pid_t);
             i.handle(listener, &n)
+        })
+        .or_else(|| {
+            let v = sb.procview.as_mut()?;
+            v.handle(listener, &n, &sb.members)
         })
         .or_else(|| sb.dirs.as_mut().and_then(|d| d.handle(&n)))
         .or_else(|| {

@@ -47,6 +47,8 @@ pub struct SpawnRequest {
     /// behalf; the rules are also bound on behalf without events.
     pub tcp_bind: Vec<u16>,
     pub bind: Vec<Vec<u8>>,
+    /// `/proc` shows only the sandbox's processes (`handlers/procview.rs`).
+    pub proc_view: bool,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -182,7 +184,8 @@ impl SpawnRequest {
             | (self.stdio[2] as u8) << 2
             | (self.has_ruleset as u8) << 3
             | (self.no_aslr as u8) << 4
-            | (self.best_effort as u8) << 5;
+            | (self.best_effort as u8) << 5
+            | (self.proc_view as u8) << 6;
         e.u8(flags);
         for l in self.limits {
             e.u64(l);
@@ -273,6 +276,7 @@ impl SpawnRequest {
             limits,
             det,
             best_effort: f & 32 != 0,
+            proc_view: f & 64 != 0,
             writable,
             deny,
             allow_udp,
@@ -412,6 +416,7 @@ mod tests {
             tcp_connect: vec![80, 65535],
             tcp_bind: vec![0, 8080],
             bind: vec![b"127.0.0.1:*".to_vec()],
+            proc_view: true,
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();

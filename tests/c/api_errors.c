@@ -189,6 +189,11 @@ static void policy_errors(void)
               SL_E_INVALID, "sl_policy_set_hostname", NULL);
     CHECK_OK(sl_policy_set_hostname(p, NULL)); /* back to the host's name */
 
+    CHECK_ERR(sl_policy_set_proc_view(NULL, true), SL_E_INVALID, "sl_policy_set_proc_view",
+              "policy");
+    CHECK_OK(sl_policy_set_proc_view(p, true));
+    CHECK_OK(sl_policy_set_proc_view(p, false));
+
     /* Errors do not damage the policy: it still clones. */
     CHECK_OK(sl_policy_clone(p, &q));
     CHECK(q != NULL && q != p);
