@@ -290,6 +290,33 @@ struct Lookup {
     empty_ok: bool,
 }
 
+impl Lookup {
+    /// The lookup of an `*at` call: `path` read from the child at `addr`
+    /// (NULL only with AT_EMPTY_PATH, as statx allows since 6.11), with the
+    /// call's AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH flags.
+    fn at(tid: libc::pid_t, dirfd: i32, addr: u64, flags: i32) -> Result<Lookup, i32> {
+        let path = if addr == 0 {
+            if flags & libc::AT_EMPTY_PATH == 0 {
+                return Err(libc::EFAULT);
+            }
+            Vec::new()
+        } else {
+            mem::read_cstr(tid, addr, libc::PATH_MAX as usize)?
+        };
+        Ok(Lookup {
+            dirfd,
+            path,
+            oflags: if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+                libc::O_NOFOLLOW
+            } else {
+                0
+            },
+            resolve: 0,
+            empty_ok: flags & libc::AT_EMPTY_PATH != 0,
+        })
+    }
+}
+
 /// `openat2(dirfd, path, O_PATH | oflags, resolve)` as the child would, held by us.
 fn resolve(tgid: &Tgid, tid: libc::pid_t, l: &Lookup) -> Result<OwnedFd, i32> {
     if l.path.is_empty() {
@@ -392,29 +419,7 @@ impl ProcView {
             return Some(self.getdents(n, tgid, members));
         }
         let a = n.data.args;
-        let path_at = |addr: u64| -> Result<Vec<u8>, i32> {
-            if addr == 0 {
-                return Ok(Vec::new()); // statx(fd, NULL, AT_EMPTY_PATH) since 6.11
-            }
-            mem::read_cstr(tid, addr, libc::PATH_MAX as usize)
-        };
-        let lookup = |dirfd: i32, addr: u64, flags: i32| -> Result<Lookup, i32> {
-            let path = path_at(addr)?;
-            if addr == 0 && flags & libc::AT_EMPTY_PATH == 0 {
-                return Err(libc::EFAULT);
-            }
-            Ok(Lookup {
-                dirfd,
-                path,
-                oflags: if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-                    libc::O_NOFOLLOW
-                } else {
-                    0
-                },
-                resolve: 0,
-                empty_ok: flags & libc::AT_EMPTY_PATH != 0,
-            })
-        };
+        let lookup = |dirfd: i32, addr: u64, flags: i32| Lookup::at(tid, dirfd, addr, flags);
         let cwd = libc::AT_FDCWD;
         let nofollow = libc::AT_SYMLINK_NOFOLLOW;
         let r = match nr {
@@ -496,25 +501,7 @@ impl ProcView {
     ) -> Result<i64, i32> {
         let a = n.data.args;
         let (dirfd, addr, flags, mask, buf) = (a[0] as i32, a[1], a[2] as i32, a[3] as u32, a[4]);
-        let path = if addr == 0 {
-            if flags & libc::AT_EMPTY_PATH == 0 {
-                return Err(libc::EFAULT);
-            }
-            Vec::new()
-        } else {
-            mem::read_cstr(tid, addr, libc::PATH_MAX as usize)?
-        };
-        let l = Lookup {
-            dirfd,
-            path,
-            oflags: if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-                libc::O_NOFOLLOW
-            } else {
-                0
-            },
-            resolve: 0,
-            empty_ok: flags & libc::AT_EMPTY_PATH != 0,
-        };
+        let l = Lookup::at(tid, dirfd, addr, flags)?;
         let (fd, _) = self.held(tid, tgid, Ok(l), members)?;
         // SAFETY: statx is plain data; the kernel fills it from our fd.
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
