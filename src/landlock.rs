@@ -144,6 +144,13 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
         .rules
         .iter()
         .map(|r| (r.path.clone(), rights(r.access, exec_handled)))
+        // The copy-on-write workdir: read only (writes go to the upper layer).
+        .chain(
+            policy
+                .workdir
+                .iter()
+                .map(|(d, _)| (d.clone(), rights(Access::Read, exec_handled))),
+        )
         .collect();
     let mut deny = policy.deny.clone();
     if policy.seed.is_some() {

@@ -37,6 +37,8 @@ pub struct Child {
     /// With an event handler: the thread that owns reading the socket
     /// (`events.rs`); waiters then wait on `done` instead.
     event_thread: Option<std::thread::JoinHandle<()>>,
+    /// The copy-on-write workdir's state, decided once the sandbox is over.
+    pub(crate) cow: Option<Mutex<crate::cow::Run>>,
 }
 
 /// The exit report (or the supervisor's death), shared with the event thread.
@@ -129,7 +131,12 @@ fn is_open(fd: RawFd) -> bool {
 
 pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
     check_kernel(policy)?;
+    policy.check_workdir("sl_spawn")?;
     let ruleset = crate::landlock::ruleset_for(policy)?;
+    let cow = match &policy.workdir {
+        Some((dir, mode)) => Some(crate::cow::Run::new(dir, *mode)?),
+        None => None,
+    };
     let envp = policy.environment();
     let candidates = exec_candidates(argv[0].as_bytes(), &envp);
 
@@ -195,6 +202,12 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .collect(),
         events: policy.events.as_ref().map_or(0, |h| h.mask),
         tcp_connect: policy.tcp_connect.clone(),
+        workdir: cow.as_ref().map(|r| {
+            (
+                r.dir.as_os_str().as_bytes().to_vec(),
+                r.state.as_os_str().as_bytes().to_vec(),
+            )
+        }),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 
@@ -231,6 +244,7 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
                 done,
                 reader: Mutex::new(()),
                 event_thread,
+                cow: cow.map(Mutex::new),
             })
         }
         Ok(Report::Failed {
@@ -272,7 +286,34 @@ impl Child {
     }
 
     /// How the sandbox ended, waiting at most `timeout_ms` (None = forever).
+    /// With a workdir in an automatic mode, the first wait that sees the end
+    /// also commits, aborts or keeps; a failed commit is this wait's error
+    /// (the next wait returns the outcome).
     pub fn wait_outcome(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
+        let o = self.wait_outcome_raw(timeout_ms)?;
+        if let (Some(o), Some(run)) = (o, &self.cow) {
+            let mut run = run.lock().unwrap_or_else(|e| e.into_inner());
+            run.settle(o.status, "sl_wait")?;
+        }
+        Ok(o)
+    }
+
+    /// The workdir state, or an error naming `func` if the policy had none.
+    pub(crate) fn cow_run(&self, func: &str) -> Result<std::sync::MutexGuard<'_, crate::cow::Run>> {
+        match &self.cow {
+            Some(r) => Ok(r.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Err(Error::invalid(format!(
+                "{func}: the child's policy has no workdir (sl_policy_set_workdir)"
+            ))),
+        }
+    }
+
+    /// True once the exit report has arrived.
+    pub(crate) fn is_over(&self) -> bool {
+        self.outcome().is_some()
+    }
+
+    fn wait_outcome_raw(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
         if self.event_thread.is_some() {
             return self.wait_event_thread(timeout_ms);
         }

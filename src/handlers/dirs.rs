@@ -22,10 +22,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 const MAX_CACHED: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Entry {
-    ino: u64,
-    kind: u8,
-    name: Vec<u8>,
+pub(crate) struct Entry {
+    pub ino: u64,
+    pub kind: u8,
+    pub name: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -48,7 +48,7 @@ fn take_fd(pid: libc::pid_t, fd: i32) -> Option<OwnedFd> {
 }
 
 /// Every entry of the directory open at `dir`, sorted by name.
-fn listing(dir: &OwnedFd) -> Option<Vec<Entry>> {
+pub(crate) fn listing(dir: &OwnedFd) -> Option<Vec<Entry>> {
     let path = std::ffi::CString::new(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
     // A fresh open file, so that listing does not move the program's offset.
     // SAFETY: a NUL-terminated path; the fd is ours on success.
@@ -118,6 +118,17 @@ fn record(e: &Entry, next: u64, wide: bool) -> Vec<u8> {
 impl Dirs {
     /// Answer a directory read; None if not one of ours (or not servable).
     pub fn handle(&mut self, n: &SeccompNotif) -> Option<Reply> {
+        self.handle_with(n, listing)
+    }
+
+    /// `handle` with another source of entries (the copy-on-write workdir's
+    /// merged view); `list` gets the program's directory and returns its
+    /// entries in the order to serve them.
+    pub(crate) fn handle_with(
+        &mut self,
+        n: &SeccompNotif,
+        list: impl FnOnce(&OwnedFd) -> Option<Vec<Entry>>,
+    ) -> Option<Reply> {
         let wide = match n.data.nr as i64 {
             libc::SYS_getdents64 => true,
             libc::SYS_getdents => false,
@@ -150,7 +161,7 @@ impl Dirs {
             if self.cache.len() >= MAX_CACHED {
                 self.cache.clear();
             }
-            self.cache.insert(key, listing(&dir)?);
+            self.cache.insert(key, list(&dir)?);
         }
         let list = self.cache.get(&key)?;
         let mut out = Vec::new();

@@ -53,6 +53,8 @@ pub struct FilterOptions {
     /// (`first_exec_argv`, an address in the supervisor's own memory).
     pub notify_exec: bool,
     pub first_exec_argv: u64,
+    /// The path syscalls of `handlers/cow.rs`: a copy-on-write workdir is set.
+    pub notify_cow: bool,
 }
 
 impl FilterOptions {
@@ -86,6 +88,7 @@ impl FilterOptions {
                 || req.events & crate::events::KIND_CONNECT != 0,
             notify_exec: req.events & crate::events::KIND_EXEC != 0,
             first_exec_argv: 0,
+            notify_cow: req.workdir.is_some(),
         }
     }
 
@@ -103,6 +106,7 @@ impl FilterOptions {
             || self.notify_socket
             || self.notify_connect
             || self.notify_exec
+            || self.notify_cow
     }
 }
 
@@ -534,9 +538,37 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         ));
         rules.push(rule(libc::SYS_execveat, Vec::new(), Action::Notify));
     }
+    if opts.notify_cow {
+        cow_rules(opts, &mut rules);
+    }
     FilterSpec {
         default: Action::Allow,
         rules,
+    }
+}
+
+/// The copy-on-write workdir's path syscalls, unless another rule already
+/// notifies them (the child's first execve stays unmediated, as above).
+fn cow_rules(opts: &FilterOptions, rules: &mut Vec<SyscallRule>) {
+    let extra = crate::handlers::cow::SYSCALLS
+        .iter()
+        .chain(crate::handlers::metadata::SYSCALLS);
+    for &sys in extra {
+        if rules.iter().any(|r| r.nr == nr(sys)) {
+            continue;
+        }
+        let first = ArgTest::MaskedEq {
+            arg: 1,
+            mask: u64::MAX,
+            value: opts.first_exec_argv,
+            low32: false,
+        };
+        let checks = if sys == libc::SYS_execve {
+            vec![(first, Action::Allow)]
+        } else {
+            Vec::new()
+        };
+        rules.push(rule(sys, checks, Action::Notify));
     }
 }
 

@@ -43,6 +43,8 @@ pub struct SpawnRequest {
     /// TCP ports the policy allows connecting to (an allowed connect event is
     /// connected on behalf only to these, or to a destination rule).
     pub tcp_connect: Vec<u16>,
+    /// The copy-on-write workdir and the run's state directory (`cow.rs`).
+    pub workdir: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -202,6 +204,10 @@ impl SpawnRequest {
             .flat_map(|p| p.to_le_bytes())
             .collect();
         e.bytes(&ports);
+        match &self.workdir {
+            Some((dir, state)) => e.u8(1).bytes(dir).bytes(state),
+            None => e.u8(0),
+        };
         e.0
     }
 
@@ -245,6 +251,10 @@ impl SpawnRequest {
             .chunks(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
+        let workdir = match d.u8()? {
+            0 => None,
+            _ => Some((d.bytes()?, d.bytes()?)),
+        };
         Ok(SpawnRequest {
             argv,
             envp,
@@ -265,6 +275,7 @@ impl SpawnRequest {
             readable,
             events,
             tcp_connect,
+            workdir,
         })
     }
 }
@@ -393,6 +404,7 @@ mod tests {
             readable: vec![b"/usr".to_vec()],
             events: 3,
             tcp_connect: vec![80, 65535],
+            workdir: Some((b"/w".to_vec(), b"/tmp/sandlock-cow-x".to_vec())),
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();
