@@ -77,6 +77,9 @@ fn unsupported(policy: &Policy) -> Vec<&'static str> {
     if policy.env.inherit || !policy.env.vars.is_empty() {
         out.push("sl_policy_set_env / sl_policy_inherit_env (a spawned child's environment)");
     }
+    if policy.workdir.is_some() {
+        out.push("sl_policy_set_workdir (a copy-on-write workdir needs the supervisor)");
+    }
     if policy.cwd.is_some() {
         out.push("sl_policy_set_cwd (a spawned child's directory)");
     }

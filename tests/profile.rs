@@ -159,6 +159,11 @@ fn key_table() -> Vec<(&'static str, &'static str, Setter)> {
         ("sl_policy_set_hostname", "hostname = \"box-1\"", |p| {
             p.set_hostname(Some(b"box-1")).unwrap()
         }),
+        (
+            "sl_policy_set_workdir",
+            "[workdir]\npath = \"/tmp\"\nmode = \"keep\"\n",
+            |p| p.set_workdir(std::path::Path::new("/tmp"), 3).unwrap(),
+        ),
     ]
 }
 
@@ -491,6 +496,7 @@ fn documented_example_is_valid_and_complete() {
         ("limits", LIMIT_KEYS),
         ("network", NETWORK_KEYS),
         ("time", TIME_KEYS),
+        ("workdir", sandlock::profile::WORKDIR_KEYS),
     ] {
         for k in keys {
             assert!(
