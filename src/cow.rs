@@ -112,11 +112,23 @@ fn io_err(what: String, e: std::io::Error) -> Error {
     )
 }
 
-/// Make a fresh private state directory.
-fn make_state() -> Result<PathBuf> {
-    let base = std::env::var_os("TMPDIR")
+/// Make a fresh private state directory, outside `dir`: in `$TMPDIR`, else
+/// the first of /tmp, /var/tmp, /dev/shm that is not inside the workdir.
+fn make_state(dir: &Path) -> Result<PathBuf> {
+    let bases = std::env::var_os("TMPDIR")
         .filter(|t| Path::new(t).is_absolute())
-        .unwrap_or_else(|| "/tmp".into());
+        .into_iter()
+        .map(PathBuf::from)
+        .chain(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from));
+    let base = bases
+        .filter_map(|b| std::fs::canonicalize(b).ok())
+        .find(|b| !b.starts_with(dir) && b.is_dir())
+        .ok_or_else(|| {
+            Error::invalid(
+                "sl_spawn: no directory for the workdir's private upper layer outside the \
+                 workdir ($TMPDIR, /tmp, /var/tmp and /dev/shm are all inside it)",
+            )
+        })?;
     let mut tmpl = Path::new(&base)
         .join("sandlock-cow-XXXXXX")
         .into_os_string()
@@ -146,7 +158,7 @@ use std::os::unix::fs::DirBuilderExt;
 
 impl Run {
     pub fn new(dir: &Path, mode: Mode) -> Result<Run> {
-        let state = make_state()?;
+        let state = make_state(dir)?;
         let upper_c = CString::new(state.join(UPPER).into_os_string().into_vec())
             .map_err(|_| Error::invalid("sl_spawn: $TMPDIR contains a NUL byte"))?;
         Ok(Run {

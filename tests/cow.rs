@@ -204,7 +204,10 @@ fn abort_and_dry_run_leave_the_disk_alone() {
     assert!(Path::new(&upper).is_dir());
     assert_eq!(sl_child_abort(ch.0), SL_OK, "{}", last_error());
     assert_eq!(snapshot(&d), before);
-    assert!(!Path::new(&upper).exists(), "the upper layer was not removed");
+    assert!(
+        !Path::new(&upper).exists(),
+        "the upper layer was not removed"
+    );
     assert_eq!(sl_child_commit(ch.0), SL_E_INVALID);
     assert!(last_error().contains("already aborted"), "{}", last_error());
     // The list as it was decided stays readable.
@@ -249,7 +252,10 @@ fn keep_leaves_the_upper_layer_and_says_where() {
     }
     // Freed: the upper layer stays, the workdir is unchanged.
     assert_eq!(snapshot(&d), before);
-    assert_eq!(std::fs::read_to_string(upper.join("kept.txt")).unwrap(), "k\n");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("kept.txt")).unwrap(),
+        "k\n"
+    );
     assert_eq!(
         std::fs::read_to_string(upper.join("edit.txt")).unwrap(),
         "old line\nmore\n"
@@ -302,7 +308,7 @@ fn a_thousand_small_files_are_committed() {
     let (ch, st, out) = run_in(
         &d,
         SL_COW_MANUAL,
-        "mkdir many && i=0; while [ $i -lt 1000 ]; do echo $i > many/f$i; i=$((i+1)); done; ls many | wc -l",
+        "mkdir many && cd many && i=0; while [ $i -lt 1000 ]; do echo $i > f$i; i=$((i+1)); done; ls | wc -l",
     );
     assert_eq!(exited(st), Some(0), "{out}");
     assert_eq!(out.trim(), "1000");
@@ -317,9 +323,11 @@ fn a_thousand_small_files_are_committed() {
     }
     assert_eq!(std::fs::read_dir(d.join("many")).unwrap().count(), 1000);
     // No temporary files left behind.
-    assert!(std::fs::read_dir(d.join("many"))
+    assert!(std::fs::read_dir(d.join("many")).unwrap().all(|e| !e
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')));
+        .file_name()
+        .to_string_lossy()
+        .starts_with('.')));
 }
 
 #[test]
@@ -327,16 +335,35 @@ fn bad_input_is_refused_with_a_message() {
     let d = tree("bad");
     let p = Policy::system();
     let ds = c(d.to_str().unwrap());
-    assert_eq!(sl_policy_set_workdir(std::ptr::null_mut(), ds.as_ptr(), 0), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_set_workdir(std::ptr::null_mut(), ds.as_ptr(), 0),
+        SL_E_INVALID
+    );
     assert!(last_error().contains("policy is NULL"), "{}", last_error());
-    assert_eq!(sl_policy_set_workdir(p.0, std::ptr::null(), 0), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_set_workdir(p.0, std::ptr::null(), 0),
+        SL_E_INVALID
+    );
     assert!(last_error().contains("dir is NULL"), "{}", last_error());
-    assert_eq!(sl_policy_set_workdir(p.0, c("rel/dir").as_ptr(), 0), SL_E_INVALID);
-    assert!(last_error().contains("not an absolute path"), "{}", last_error());
-    assert_eq!(sl_policy_set_workdir(p.0, c("/no/such/dir").as_ptr(), 0), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_set_workdir(p.0, c("rel/dir").as_ptr(), 0),
+        SL_E_INVALID
+    );
+    assert!(
+        last_error().contains("not an absolute path"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(
+        sl_policy_set_workdir(p.0, c("/no/such/dir").as_ptr(), 0),
+        SL_E_INVALID
+    );
     assert!(last_error().contains("/no/such/dir"), "{}", last_error());
     let f = d.join("keep.txt");
-    assert_eq!(sl_policy_set_workdir(p.0, c(f.to_str().unwrap()).as_ptr(), 0), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_set_workdir(p.0, c(f.to_str().unwrap()).as_ptr(), 0),
+        SL_E_INVALID
+    );
     assert!(last_error().contains("not a directory"), "{}", last_error());
     assert_eq!(sl_policy_set_workdir(p.0, ds.as_ptr(), 9), SL_E_INVALID);
     assert!(last_error().contains("mode 9"), "{}", last_error());
@@ -358,8 +385,14 @@ fn bad_input_is_refused_with_a_message() {
         assert!(e.1.contains("also writable"), "{}", e.1);
     }
     // A failed setter keeps the previous workdir.
-    assert_eq!(sl_policy_set_workdir(p.0, ds.as_ptr(), SL_COW_MANUAL), SL_OK);
-    assert_eq!(sl_policy_set_workdir(p.0, c("/no/such").as_ptr(), 0), SL_E_INVALID);
+    assert_eq!(
+        sl_policy_set_workdir(p.0, ds.as_ptr(), SL_COW_MANUAL),
+        SL_OK
+    );
+    assert_eq!(
+        sl_policy_set_workdir(p.0, c("/no/such").as_ptr(), 0),
+        SL_E_INVALID
+    );
     // Decisions on a child without a workdir, or still running.
     let plain = Policy::system();
     let ch = plain.spawn(&["true"]).unwrap();
@@ -463,13 +496,51 @@ copied\nedit.txt\ngone.txt\nhard\nkeep.txt\nl2\nlink\n";
     );
     assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
     assert!(!d.join("sub").exists());
-    assert_eq!(std::fs::read_to_string(d.join("copied/a.txt")).unwrap(), "via-link\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("copied/a.txt")).unwrap(),
+        "via-link\n"
+    );
     assert_eq!(std::fs::read_to_string(d.join("hard")).unwrap(), "ol");
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let m = std::fs::metadata(d.join("keep.txt")).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o600);
     assert_eq!(m.mtime(), 978307200);
-    assert_eq!(std::fs::read_link(d.join("l2")).unwrap(), Path::new("keep.txt"));
+    assert_eq!(
+        std::fs::read_link(d.join("l2")).unwrap(),
+        Path::new("keep.txt")
+    );
+}
+
+#[test]
+fn chdir_into_directories_made_in_the_run() {
+    let d = tree("chdir");
+    let script = "set -e
+mkdir -p build/x
+cd build
+/bin/pwd
+echo hi > f
+ls
+cd x
+echo deep > g
+cd ../..
+cat build/f build/x/g
+cd sub
+/bin/pwd
+echo s > s.txt
+cd ..
+cd /nonexistent 2>/dev/null || echo no-such-dir
+cd edit.txt 2>/dev/null || echo not-a-dir
+rm -r build
+cd build 2>/dev/null || echo gone
+";
+    let (ch, st, out) = run_in(&d, SL_COW_MANUAL, script);
+    let dd = d.display();
+    assert_eq!(
+        out,
+        format!("{dd}/build\nf\nx\nhi\ndeep\n{dd}/sub\nno-such-dir\nnot-a-dir\ngone\n")
+    );
+    assert_eq!(exited(st), Some(0));
+    assert_eq!(changes(&ch, &d), ["A sub/s.txt"]);
 }
 
 #[test]

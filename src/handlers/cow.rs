@@ -525,7 +525,6 @@ impl Cow {
             libc::SYS_truncate => self.truncate(pid, a[0], a[1] as i64),
             libc::SYS_getdents64 | libc::SYS_getdents => self.getdents(n),
             libc::SYS_getcwd => self.getcwd(pid, a[0], a[1]),
-            libc::SYS_chdir => self.chdir(pid, a[0]),
             libc::SYS_execve => self.exec(pid, cwd, a[0], true),
             libc::SYS_execveat => self.exec(
                 pid,
@@ -1066,19 +1065,68 @@ impl Cow {
         })
     }
 
-    fn chdir(&self, pid: libc::pid_t, addr: u64) -> Option<Result<Reply, i32>> {
+    /// Where a chdir to `addr` must go: None = as the call says; Ok = this
+    /// real directory instead; Err = fail.
+    fn chdir_target(&self, pid: libc::pid_t, addr: u64) -> Option<Result<PathBuf, i32>> {
         let (rel, direct) = match self.arg(pid, libc::AT_FDCWD as u64, addr, true)? {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
-        Some(match self.locate(&rel) {
-            Loc::Absent => Err(libc::ENOENT),
-            Loc::Lower(_) if direct => Ok(Reply::Continue),
-            // The lower directory is still there: the kernel goes to it, and
-            // paths beneath it are mapped through the merged view anyway.
-            Loc::Upper(_) if direct && self.has_lower_dir(&rel) => Ok(Reply::Continue),
-            _ => Err(crate::handlers::cow::CHDIR_UPPER_ERRNO),
-        })
+        let Some(real) = self.real(&rel) else {
+            return Some(Err(libc::ENOENT));
+        };
+        if !lstat(&real).is_some_and(|st| is_dir(&st)) {
+            return Some(Err(libc::ENOTDIR));
+        }
+        // A directory with lower entries: the lower one (paths beneath it are
+        // mapped through the merged view anyway); else the upper one.
+        let target = if rel.as_os_str().is_empty() || self.has_lower_dir(&rel) {
+            self.dir.join(&rel)
+        } else {
+            real
+        };
+        if direct && target == self.dir.join(&rel) {
+            return None;
+        }
+        Some(Ok(target))
+    }
+
+    /// At the `SECCOMP_RET_TRACE` stop of a chdir (the only call the filter
+    /// traces): a chdir into a directory that exists only in upper cannot be
+    /// done on the child's behalf through a notification, so its path
+    /// argument is rewritten to the upper directory: the new path is written
+    /// below the thread's stack pointer (past the 128-byte red zone of the
+    /// x86-64 ABI) and `rdi` pointed at it. A failure skips the call
+    /// (syscall number -1, ptrace(2) "PTRACE_EVENT_SECCOMP") with the errno
+    /// in `rax`. Another thread changing that memory meanwhile gains nothing:
+    /// Landlock does not restrict chdir, the child could chdir there itself.
+    pub fn chdir_stop(&self, pid: libc::pid_t) {
+        use crate::trace::regs;
+        let Ok(mut r) = regs::get(pid) else {
+            return;
+        };
+        if r.orig_rax != libc::SYS_chdir as u64 {
+            return;
+        }
+        match self.chdir_target(pid, r.rdi) {
+            None => return,
+            Some(Ok(p)) => {
+                let mut b = p.into_os_string().into_vec();
+                b.push(0);
+                let at = (r.rsp - 128 - b.len() as u64 - 64) & !15;
+                if mem::write(pid, at, &b).ok() == Some(b.len()) {
+                    r.rdi = at;
+                } else {
+                    r.orig_rax = u64::MAX;
+                    r.rax = (-libc::EFAULT) as i64 as u64;
+                }
+            }
+            Some(Err(e)) => {
+                r.orig_rax = u64::MAX;
+                r.rax = (-e) as i64 as u64;
+            }
+        }
+        let _ = regs::set(pid, &r);
     }
 
     fn exec(
@@ -1147,10 +1195,6 @@ impl Cow {
         Some(Ok(self.meta.apply_to(pid, n, &up)))
     }
 }
-
-/// chdir into a directory that exists only in the upper layer cannot be done
-/// on the child's behalf through a notification (no register rewriting).
-pub const CHDIR_UPPER_ERRNO: i32 = libc::ENOTSUP;
 
 fn st_atime(st: &libc::stat) -> libc::timespec {
     libc::timespec {

@@ -568,7 +568,14 @@ fn cow_rules(opts: &FilterOptions, rules: &mut Vec<SyscallRule>) {
         } else {
             Vec::new()
         };
-        rules.push(rule(sys, checks, Action::Notify));
+        // chdir into an upper-only directory needs its path rewritten, which
+        // only the tracer can do (`Cow::chdir_stop`).
+        let action = if sys == libc::SYS_chdir {
+            Action::Trace
+        } else {
+            Action::Notify
+        };
+        rules.push(rule(sys, checks, action));
     }
 }
 
