@@ -200,7 +200,7 @@ impl Run {
         // entries beneath a whiteout that upper does not have.
         for w in &wh {
             let lower = self.dir.join(w);
-            let Ok(lm) = std::fs::symlink_metadata(&lower) else {
+            let Some(lm) = lower_meta(&self.dir, w) else {
                 continue;
             };
             if std::fs::symlink_metadata(upper.join(w)).is_err() {
@@ -216,9 +216,9 @@ impl Run {
         }
         for (rel, um) in walk(&upper, Path::new("")) {
             let lower = self.dir.join(&rel);
-            match std::fs::symlink_metadata(&lower) {
-                Err(_) => add(&rel, Kind::Added, um.is_dir()),
-                Ok(lm) => {
+            match lower_meta(&self.dir, &rel) {
+                None => add(&rel, Kind::Added, um.is_dir()),
+                Some(lm) => {
                     if differs(&upper.join(&rel), &um, &lower, &lm) {
                         add(&rel, Kind::Modified, um.is_dir());
                     }
@@ -412,7 +412,7 @@ fn same_content(a: &Path, b: &Path) -> bool {
 type ApplyErr = (PathBuf, std::io::Error);
 
 fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(), ApplyErr> {
-    let lower_kind = |rel: &Path| std::fs::symlink_metadata(dir.join(rel)).ok();
+    let lower_kind = |rel: &Path| lower_meta(dir, rel);
     // 1. Entries whose type changes: the lower one goes first (deepest first).
     let mut order: Vec<usize> = (0..list.len()).collect();
     order.sort_by(|&a, &b| list[b].rel.cmp(&list[a].rel));
@@ -452,11 +452,10 @@ fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(
             continue;
         }
         let p = dir.join(&c.rel);
-        let r = match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(&p),
-            Ok(_) => std::fs::remove_file(&p),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+        let r = match lower_meta(dir, &c.rel) {
+            Some(m) if m.is_dir() => std::fs::remove_dir(&p),
+            Some(_) => std::fs::remove_file(&p),
+            None => Ok(()),
         };
         r.map_err(|e| (c.rel.clone(), e))?;
         c.applied = true;
@@ -464,12 +463,37 @@ fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(
     Ok(())
 }
 
+/// The lower entry `rel` of `dir`, reached without following a symlink: None
+/// if it is missing or if a directory on the way is a symlink or no directory
+/// (then the merged view never saw it: a commit must not write through it).
+fn lower_meta(dir: &Path, rel: &Path) -> Option<std::fs::Metadata> {
+    let mut p = dir.to_path_buf();
+    let mut parts = rel.components().peekable();
+    while let Some(c) = parts.next() {
+        p.push(c);
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if parts.peek().is_none() {
+            return Some(m);
+        }
+        if !m.is_dir() {
+            return None;
+        }
+    }
+    std::fs::symlink_metadata(dir).ok()
+}
+
 /// Put the upper entry `rel` in place in `dir`.
 fn place(dir: &Path, upper: &Path, rel: &Path) -> std::io::Result<()> {
     let src = upper.join(rel);
     let dst = dir.join(rel);
+    if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !lower_meta(dir, parent).is_some_and(|m| m.is_dir()) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+    }
     let m = std::fs::symlink_metadata(&src)?;
-    let perm = std::fs::Permissions::from_mode(m.mode() & 0o7777);
+    // Never set-user-ID or set-group-ID: the host may be more privileged than the run.
+    let perm = std::fs::Permissions::from_mode(m.mode() & 0o1777);
     if m.is_dir() {
         match std::fs::symlink_metadata(&dst) {
             Ok(d) if d.is_dir() => {}
@@ -479,12 +503,15 @@ fn place(dir: &Path, upper: &Path, rel: &Path) -> std::io::Result<()> {
     }
     let parent = dst.parent().unwrap_or(dir);
     let name = dst.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = parent.join(format!(
-        ".{}.sandlock-{}",
-        &name[..name.len().min(200)],
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
+    let short: String = name.chars().take(100).collect();
+    let mut n = 0;
+    let tmp = loop {
+        let t = parent.join(format!(".{short}.sandlock-{}-{n}", std::process::id()));
+        if std::fs::symlink_metadata(&t).is_err() {
+            break t;
+        }
+        n += 1;
+    };
     let r = (|| {
         if m.file_type().is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&src)?, &tmp)?;

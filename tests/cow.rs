@@ -9,6 +9,13 @@ use sandlock::ffi::*;
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
 
+/// The tests run one at a time: the leak test counts this process's fds and
+/// the upper directories in $TMPDIR.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A fresh workdir with a small tree, and its path as a string.
 fn tree(name: &str) -> PathBuf {
     let d = scratch().join(name);
@@ -140,6 +147,7 @@ const CHANGES: &[&str] = &[
 
 #[test]
 fn the_child_sees_its_changes_and_the_disk_does_not_until_commit() {
+    let _g = serial();
     let d = tree("manual");
     let before = snapshot(&d);
     let p = cow_policy(&d, SL_COW_MANUAL);
@@ -192,6 +200,7 @@ fn run_in(d: &Path, mode: i32, script: &str) -> (Child, i32, String) {
 
 #[test]
 fn abort_and_dry_run_leave_the_disk_alone() {
+    let _g = serial();
     let d = tree("abort");
     let before = snapshot(&d);
     let (ch, st, out) = run_in(&d, SL_COW_MANUAL, SCRIPT);
@@ -216,6 +225,7 @@ fn abort_and_dry_run_leave_the_disk_alone() {
 
 #[test]
 fn auto_commits_on_exit_0_and_aborts_otherwise() {
+    let _g = serial();
     let d = tree("auto");
     let before = snapshot(&d);
     let (_ch, st, _) = run_in(&d, SL_COW_AUTO, "echo x > new.txt; rm gone.txt; exit 1");
@@ -237,6 +247,7 @@ fn auto_commits_on_exit_0_and_aborts_otherwise() {
 
 #[test]
 fn keep_leaves_the_upper_layer_and_says_where() {
+    let _g = serial();
     let d = tree("keep");
     let before = snapshot(&d);
     let upper;
@@ -265,6 +276,7 @@ fn keep_leaves_the_upper_layer_and_says_where() {
 
 #[test]
 fn a_kill_mid_write_leaves_the_directory_as_before() {
+    let _g = serial();
     let d = tree("kill");
     let before = snapshot(&d);
     for mode in [SL_COW_AUTO, SL_COW_COMMIT] {
@@ -304,6 +316,7 @@ fn a_kill_mid_write_leaves_the_directory_as_before() {
 
 #[test]
 fn a_thousand_small_files_are_committed() {
+    let _g = serial();
     let d = tree("many");
     let (ch, st, out) = run_in(
         &d,
@@ -332,6 +345,7 @@ fn a_thousand_small_files_are_committed() {
 
 #[test]
 fn bad_input_is_refused_with_a_message() {
+    let _g = serial();
     let d = tree("bad");
     let p = Policy::system();
     let ds = c(d.to_str().unwrap());
@@ -430,19 +444,26 @@ fn cow_dirs() -> usize {
 
 #[test]
 fn nothing_leaks_after_free() {
+    let _g = serial();
     let d = tree("leaks");
     // Warm up (the supervisor's socket stays open).
     drop(run_in(&d, SL_COW_ABORT, "true"));
     let (fds, dirs) = (open_fds(), cow_dirs());
+    let mut pids = Vec::new();
     for mode in [SL_COW_AUTO, SL_COW_ABORT, SL_COW_MANUAL] {
         for script in ["echo a > a.txt; exit 1", "echo b > b.txt; rm -f a.txt"] {
             let (ch, _, _) = run_in(&d, mode, script);
+            pids.push(ch.pid());
             drop(ch);
         }
         // Undecided and freed while running: aborted, killed.
         let p = cow_policy(&d, mode);
         let ch = p.spawn(&["sh", "-c", "echo c > c.txt; sleep 30"]).unwrap();
+        pids.push(ch.pid());
         drop(ch);
+    }
+    for pid in pids {
+        assert!(!alive(pid), "process {pid} outlived its handle");
     }
     assert!(!d.join("c.txt").exists());
     assert_eq!(open_fds(), fds, "fds leaked");
@@ -451,6 +472,7 @@ fn nothing_leaks_after_free() {
 
 #[test]
 fn tools_see_a_consistent_merged_view() {
+    let _g = serial();
     let d = tree("tools");
     std::os::unix::fs::symlink("sub/a.txt", d.join("link")).unwrap();
     let script = "set -e
@@ -513,6 +535,7 @@ copied\nedit.txt\ngone.txt\nhard\nkeep.txt\nl2\nlink\n";
 
 #[test]
 fn chdir_into_directories_made_in_the_run() {
+    let _g = serial();
     let d = tree("chdir");
     let script = "set -e
 mkdir -p build/x
@@ -543,9 +566,47 @@ cd build 2>/dev/null || echo gone
     assert_eq!(changes(&ch, &d), ["A sub/s.txt"]);
 }
 
+/// A lower symlink replaced by a directory: the commit writes into the new
+/// directory, never through the old link; set-user-ID bits are dropped.
+#[test]
+fn commit_never_writes_through_a_lower_symlink() {
+    let _g = serial();
+    let d = tree("symlink-swap");
+    let outside = scratch().join("outside");
+    let _ = std::fs::remove_dir_all(&outside);
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("f"), "outside\n").unwrap();
+    std::os::unix::fs::symlink(&outside, d.join("esc")).unwrap();
+    let (ch, st, out) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "set -e; cat esc/f 2>/dev/null || echo denied; rm esc; mkdir esc; echo inside > esc/f; echo s > suid; chmod 4755 suid; ls -l suid | cut -c1-10",
+    );
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(out, "denied\n-rwsr-xr-x\n");
+    assert_eq!(changes(&ch, &d), ["M esc/", "A esc/f", "A suid"]);
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    assert_eq!(
+        std::fs::read_to_string(outside.join("f")).unwrap(),
+        "outside\n"
+    );
+    assert!(std::fs::symlink_metadata(d.join("esc")).unwrap().is_dir());
+    assert_eq!(
+        std::fs::read_to_string(d.join("esc/f")).unwrap(),
+        "inside\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755);
+}
+
 #[test]
 #[ignore]
 fn debug_script() {
+    let _g = serial();
     let d = tree("debug");
     let script = std::env::var("COW_SCRIPT").unwrap();
     let (_ch, st, out) = run_in(&d, SL_COW_MANUAL, &script);

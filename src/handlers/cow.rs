@@ -79,6 +79,10 @@ pub const SYSCALLS: &[i64] = &[
     libc::SYS_chdir,
     libc::SYS_execve,
     libc::SYS_execveat,
+    libc::SYS_getxattr,
+    libc::SYS_lgetxattr,
+    libc::SYS_listxattr,
+    libc::SYS_llistxattr,
 ];
 
 /// Where a logical path is in the merged view.
@@ -532,6 +536,12 @@ impl Cow {
                 a[1],
                 a[4] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0,
             ),
+            libc::SYS_getxattr | libc::SYS_lgetxattr => {
+                self.xattr_read(pid, n.data.nr as i64 == libc::SYS_getxattr, a, true)
+            }
+            libc::SYS_listxattr | libc::SYS_llistxattr => {
+                self.xattr_read(pid, n.data.nr as i64 == libc::SYS_listxattr, a, false)
+            }
             nr if super::metadata::SYSCALLS.contains(&nr) => self.metadata(pid, n),
             _ => None,
         }?;
@@ -1146,6 +1156,54 @@ impl Cow {
             // A program created or changed in the workdir cannot be run from it.
             _ => Err(libc::EACCES),
         })
+    }
+
+    /// getxattr/listxattr (`get`: value of the name at a[1] into a[2], size a[3];
+    /// else the list into a[1], size a[2]) in the merged view.
+    fn xattr_read(
+        &self,
+        pid: libc::pid_t,
+        follow: bool,
+        a: [u64; 6],
+        get: bool,
+    ) -> Option<Result<Reply, i32>> {
+        let (rel, direct) = match self.arg(pid, libc::AT_FDCWD as u64, a[0], follow)? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        Some((|| {
+            let p = match self.locate(&rel) {
+                Loc::Absent => return Err(libc::ENOENT),
+                Loc::Lower(_) if direct => return Ok(Reply::Continue),
+                Loc::Lower(p) | Loc::Upper(p) => p,
+            };
+            let c = cstr(&p)?;
+            let (buf, size) = if get { (a[2], a[3]) } else { (a[1], a[2]) };
+            let mut out = vec![0u8; (size as usize).min(65536)];
+            // SAFETY: NUL-terminated path and name; the kernel writes at most out.len() bytes.
+            let n = unsafe {
+                if get {
+                    let name = mem::read_cstr(pid, a[1], 256)?;
+                    let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+                    libc::lgetxattr(
+                        c.as_ptr(),
+                        name.as_ptr(),
+                        out.as_mut_ptr().cast(),
+                        out.len(),
+                    )
+                } else {
+                    libc::llistxattr(c.as_ptr(), out.as_mut_ptr().cast(), out.len())
+                }
+            };
+            if n < 0 {
+                return Err(errno());
+            }
+            let n = n as usize;
+            if size != 0 && n > 0 && mem::write(pid, buf, &out[..n]).ok() != Some(n) {
+                return Err(libc::EFAULT);
+            }
+            Ok(Reply::Value(n as i64))
+        })())
     }
 
     /// chmod/chown/utimes/xattr beneath the workdir: on the upper copy.
