@@ -284,6 +284,7 @@ impl Cow {
             .map(<[u8]>::to_vec)
             .collect();
         let mut links = 0;
+        let mut upper_link = false;
         while let Some(c) = queue.pop_front() {
             if c == b".." {
                 cur.pop();
@@ -308,6 +309,7 @@ impl Cow {
                 return Err(libc::ELOOP);
             }
             direct = false;
+            upper_link |= real.starts_with(&self.upper);
             cur.pop();
             let t = target.as_os_str().as_bytes();
             if t.starts_with(b"/") {
@@ -323,6 +325,10 @@ impl Cow {
         }
         Ok(match self.rel_of(&cur) {
             Some(rel) => Res::Inside { rel, direct },
+            // Out of the workdir through a symlink that exists only in upper:
+            // the kernel cannot follow it, and the supervisor must not act
+            // outside the workdir for the child.
+            None if upper_link => return Err(libc::ENOENT),
             None => Res::Outside,
         })
     }
