@@ -1088,9 +1088,10 @@ int sl_child_changes(const sl_child *child, sl_change_fn fn, void *userdata);
  * beneath it), or NULL if `child` is NULL or has no workdir.
  *
  * Meaningful for `SL_COW_KEEP` and after a failed commit, when it stays on
- * disk for inspection (the caller removes it, or calls `sl_child_abort`);
- * deletions are not visible there (see `sl_child_changes`). The string
- * belongs to the handle and is valid until `sl_child_free`.
+ * disk for inspection: its parent, `$TMPDIR/sandlock-cow-XXXXXX`, also holds
+ * `whiteouts` (the deleted paths, relative to the workdir, each ending with a
+ * NUL byte); the caller removes that directory, or calls `sl_child_abort`.
+ * The string belongs to the handle and is valid until `sl_child_free`.
  */
 const char *sl_child_upper_dir(const sl_child *child);
 

@@ -132,10 +132,13 @@ fn is_open(fd: RawFd) -> bool {
 pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
     check_kernel(policy)?;
     policy.check_workdir("sl_spawn")?;
-    let ruleset = crate::landlock::ruleset_for(policy)?;
     let cow = match &policy.workdir {
         Some((dir, mode)) => Some(crate::cow::Run::new(dir, *mode)?),
         None => None,
+    };
+    let ruleset = match &cow {
+        Some(run) => crate::landlock::ruleset_with_upper(policy, &run.upper())?,
+        None => crate::landlock::ruleset_for(policy)?,
     };
     let envp = policy.environment();
     let candidates = exec_candidates(argv[0].as_bytes(), &envp);

@@ -152,7 +152,7 @@ impl Supervisor {
             return;
         };
         if let Some(c) = &sb.cow {
-            c.chdir_stop(pid);
+            c.trace_stop(pid);
         }
     }
 

@@ -603,6 +603,49 @@ fn commit_never_writes_through_a_lower_symlink() {
     assert_eq!(mode & 0o7777, 0o755);
 }
 
+/// Programs made in the run run from the upper layer; exec rules confine
+/// them as they confine the workdir's own programs.
+#[test]
+fn programs_made_in_the_run_can_be_executed() {
+    let _g = serial();
+    let d = tree("exec");
+    std::fs::copy("/bin/echo", d.join("lower-echo")).unwrap();
+    let script = "mkdir -p bin && cp /bin/echo bin/e && printf '#!/bin/sh\\necho script $1\\n' > s.sh && chmod +x s.sh
+bin/e built 2>&1 || echo no-built
+./s.sh arg 2>&1 || echo no-script
+./lower-echo lower 2>&1 || echo no-lower
+cd bin && ./e from-bin-dir 2>&1 || echo no-cd-built
+";
+    let (_c, st, out) = run_in(&d, SL_COW_ABORT, script);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(out, "built\nscript arg\nlower\nfrom-bin-dir\n");
+    // Exec confined to the system directories: neither kind runs.
+    let confined = |with_dir: bool| {
+        let p = cow_policy(&d, SL_COW_ABORT);
+        for x in ["/usr", "/bin", "/lib", "/lib64"] {
+            if Path::new(x).exists() {
+                assert_eq!(sl_policy_allow_exec(p.0, c(x).as_ptr()), SL_OK);
+            }
+        }
+        if with_dir {
+            assert_eq!(
+                sl_policy_allow_exec(p.0, c(d.to_str().unwrap()).as_ptr()),
+                SL_OK
+            );
+        }
+        let (ch, r) = p.spawn_captured(&["sh", "-c", script]).unwrap();
+        let out = read_all(r);
+        assert_eq!(exited(ch.wait()), Some(0), "{out}");
+        out
+    };
+    let out = confined(false);
+    assert!(
+        out.contains("no-built") && out.contains("no-script") && out.contains("no-lower"),
+        "{out}"
+    );
+    assert_eq!(confined(true), "built\nscript arg\nlower\nfrom-bin-dir\n");
+}
+
 #[test]
 #[ignore]
 fn debug_script() {

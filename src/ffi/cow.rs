@@ -216,9 +216,10 @@ pub extern "C" fn sl_child_changes(
 /// beneath it), or NULL if `child` is NULL or has no workdir.
 ///
 /// Meaningful for `SL_COW_KEEP` and after a failed commit, when it stays on
-/// disk for inspection (the caller removes it, or calls `sl_child_abort`);
-/// deletions are not visible there (see `sl_child_changes`). The string
-/// belongs to the handle and is valid until `sl_child_free`.
+/// disk for inspection: its parent, `$TMPDIR/sandlock-cow-XXXXXX`, also holds
+/// `whiteouts` (the deleted paths, relative to the workdir, each ending with a
+/// NUL byte); the caller removes that directory, or calls `sl_child_abort`.
+/// The string belongs to the handle and is valid until `sl_child_free`.
 #[no_mangle]
 pub extern "C" fn sl_child_upper_dir(child: *const sl_child) -> *const c_char {
     quiet(std::ptr::null(), || {

@@ -1107,31 +1107,72 @@ impl Cow {
         Some(Ok(target))
     }
 
-    /// At the `SECCOMP_RET_TRACE` stop of a chdir (the only call the filter
-    /// traces): a chdir into a directory that exists only in upper cannot be
-    /// done on the child's behalf through a notification, so its path
-    /// argument is rewritten to the upper directory: the new path is written
-    /// below the thread's stack pointer (past the 128-byte red zone of the
-    /// x86-64 ABI) and `rdi` pointed at it. A failure skips the call
-    /// (syscall number -1, ptrace(2) "PTRACE_EVENT_SECCOMP") with the errno
-    /// in `rax`. Another thread changing that memory meanwhile gains nothing:
-    /// Landlock does not restrict chdir, the child could chdir there itself.
-    pub fn chdir_stop(&self, pid: libc::pid_t) {
+    /// Which program an exec at (dirfd, addr) must run: None = as the call
+    /// says; Ok = this real file (a program made or changed in the run, in
+    /// upper); Err = fail.
+    fn exec_target(
+        &self,
+        pid: libc::pid_t,
+        dirfd: u64,
+        addr: u64,
+        follow: bool,
+    ) -> Option<Result<PathBuf, i32>> {
+        let (rel, direct) = match self.arg(pid, dirfd, addr, follow)? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.locate(&rel) {
+            Loc::Absent => Some(Err(libc::ENOENT)),
+            Loc::Lower(_) if direct => None,
+            Loc::Lower(p) | Loc::Upper(p) => Some(Ok(p)),
+        }
+    }
+
+    /// At a `SECCOMP_RET_TRACE` stop (the filter traces chdir, execve and
+    /// execveat while a workdir is set): a chdir into a directory that exists
+    /// only in upper, or an exec of a program made in the run, cannot be done
+    /// on the child's behalf through a notification, so the path argument is
+    /// rewritten to the real upper path: the new path is written below the
+    /// thread's stack pointer (past the 128-byte red zone of the x86-64 ABI)
+    /// and the argument register pointed at it. A failure skips the call
+    /// (syscall number -1, ptrace(2) "PTRACE_EVENT_SECCOMP") with the errno in
+    /// `rax`. Another thread changing that memory meanwhile gains nothing:
+    /// the kernel then runs the call on whatever path it finds, under
+    /// Landlock (which gives upper read and execute rights only).
+    pub fn trace_stop(&self, pid: libc::pid_t) {
         use crate::trace::regs;
         let Ok(mut r) = regs::get(pid) else {
             return;
         };
-        if r.orig_rax != libc::SYS_chdir as u64 {
-            return;
-        }
-        match self.chdir_target(pid, r.rdi) {
+        let cwd = libc::AT_FDCWD as u64;
+        let nr = r.orig_rax as i64;
+        let decision = match nr {
+            libc::SYS_chdir => self.chdir_target(pid, r.rdi),
+            libc::SYS_execve => self.exec_target(pid, cwd, r.rdi, true),
+            libc::SYS_execveat => {
+                let flags = r.r8 as i32;
+                let empty = flags & libc::AT_EMPTY_PATH != 0
+                    && mem::read_cstr(pid, r.rsi, 1).is_ok_and(|p| p.is_empty());
+                if empty {
+                    None
+                } else {
+                    self.exec_target(pid, r.rdi, r.rsi, flags & libc::AT_SYMLINK_NOFOLLOW == 0)
+                }
+            }
+            _ => None,
+        };
+        match decision {
             None => return,
             Some(Ok(p)) => {
                 let mut b = p.into_os_string().into_vec();
                 b.push(0);
                 let at = (r.rsp - 128 - b.len() as u64 - 64) & !15;
                 if mem::write(pid, at, &b).ok() == Some(b.len()) {
-                    r.rdi = at;
+                    if nr == libc::SYS_execveat {
+                        r.rsi = at; // an absolute path: dirfd is ignored
+                    } else {
+                        r.rdi = at;
+                    }
                 } else {
                     r.orig_rax = u64::MAX;
                     r.rax = (-libc::EFAULT) as i64 as u64;

@@ -568,9 +568,10 @@ fn cow_rules(opts: &FilterOptions, rules: &mut Vec<SyscallRule>) {
         } else {
             Vec::new()
         };
-        // chdir into an upper-only directory needs its path rewritten, which
-        // only the tracer can do (`Cow::chdir_stop`).
-        let action = if sys == libc::SYS_chdir {
+        // chdir into an upper-only directory, and exec of a program made in
+        // the run, need their path rewritten, which only the tracer can do
+        // (`Cow::trace_stop`).
+        let action = if matches!(sys, libc::SYS_chdir | libc::SYS_execve | libc::SYS_execveat) {
             Action::Trace
         } else {
             Action::Notify
