@@ -1033,7 +1033,8 @@ void sl_child_free(sl_child *child);
  * `SL_COW_AUTO` (commit on exit status 0, abort otherwise), `SL_COW_COMMIT`,
  * `SL_COW_ABORT`, `SL_COW_KEEP`, or `SL_COW_MANUAL` (`sl_child_commit` /
  * `sl_child_abort`). Automatic decisions are made by the first wait that
- * sees the end. A commit applies each file atomically (a temporary file in the
+ * sees the end; a child freed without such a wait (even one still running,
+ * which is killed) is aborted, or kept for `SL_COW_KEEP`. A commit applies each file atomically (a temporary file in the
  * destination directory, then rename): creations and modifications parents
  * first, deletions children first.
  *
@@ -1044,7 +1045,9 @@ void sl_child_free(sl_child *child);
  * directory, unknown mode, writable through a write rule). Not thread-safe
  * on the same policy.
  */
-int sl_policy_set_workdir(sl_policy *policy, const char *dir, int mode);
+int sl_policy_set_workdir(sl_policy *policy,
+                          const char *dir,
+                          int mode);
 
 /**
  * Apply the changes of a finished child to its workdir.

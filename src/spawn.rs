@@ -437,7 +437,15 @@ impl Drop for Child {
     /// below tells it to kill the sandbox too).
     fn drop(&mut self) {
         if self.outcome().is_none() && self.kill(libc::SIGKILL).is_ok() {
-            let _ = self.wait_outcome(Some(10_000));
+            // Not `wait_outcome`: freeing decides nothing about a workdir.
+            let _ = self.wait_outcome_raw(Some(10_000));
+        }
+        // An undecided workdir is discarded when its Run drops; KEEP keeps it.
+        if let Some(run) = &self.cow {
+            let mut run = run.lock().unwrap_or_else(|e| e.into_inner());
+            if run.mode == crate::cow::Mode::Keep && run.decision == crate::cow::Decision::Pending {
+                run.keep();
+            }
         }
         if let Some(t) = self.event_thread.take() {
             // Wake the thread if it still reads (supervisor not answering);

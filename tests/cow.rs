@@ -646,6 +646,39 @@ cd bin && ./e from-bin-dir 2>&1 || echo no-cd-built
     assert_eq!(confined(true), "built\nscript arg\nlower\nfrom-bin-dir\n");
 }
 
+/// Freeing decides nothing: a run freed without a wait is aborted, even in
+/// COMMIT mode (a KEEP run is kept).
+#[test]
+fn free_without_a_wait_aborts() {
+    let _g = serial();
+    let d = tree("free");
+    let before = snapshot(&d);
+    for mode in [SL_COW_COMMIT, SL_COW_AUTO, SL_COW_KEEP] {
+        let p = cow_policy(&d, mode);
+        let ch = p
+            .spawn(&["sh", "-c", "echo x > new.txt; rm gone.txt"])
+            .unwrap();
+        let upper = PathBuf::from(
+            unsafe { CStr::from_ptr(sl_child_upper_dir(ch.0)) }
+                .to_string_lossy()
+                .into_owned(),
+        );
+        // Let it finish (exit 0) without the host waiting.
+        let t0 = std::time::Instant::now();
+        while alive(ch.pid()) {
+            assert!(t0.elapsed().as_secs() < 20);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(ch);
+        assert_eq!(snapshot(&d), before, "mode {mode}");
+        assert_eq!(upper.exists(), mode == SL_COW_KEEP, "mode {mode}");
+        if mode == SL_COW_KEEP {
+            assert!(upper.join("new.txt").exists());
+            std::fs::remove_dir_all(upper.parent().unwrap()).unwrap();
+        }
+    }
+}
+
 #[test]
 #[ignore]
 fn debug_script() {

@@ -70,7 +70,8 @@ pub type sl_change_fn =
 /// `SL_COW_AUTO` (commit on exit status 0, abort otherwise), `SL_COW_COMMIT`,
 /// `SL_COW_ABORT`, `SL_COW_KEEP`, or `SL_COW_MANUAL` (`sl_child_commit` /
 /// `sl_child_abort`). Automatic decisions are made by the first wait that
-/// sees the end. A commit applies each file atomically (a temporary file in the
+/// sees the end; a child freed without such a wait (even one still running,
+/// which is killed) is aborted, or kept for `SL_COW_KEEP`. A commit applies each file atomically (a temporary file in the
 /// destination directory, then rename): creations and modifications parents
 /// first, deletions children first.
 ///
