@@ -679,6 +679,69 @@ fn free_without_a_wait_aborts() {
     }
 }
 
+/// A commit that fails midway names the file, lists what was applied, keeps
+/// the rest in the upper layer, and can be retried.
+#[test]
+fn a_failed_commit_says_what_was_applied() {
+    let _g = serial();
+    let d = tree("failed-commit");
+    let (ch, st, _) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "echo a > a.txt && echo n > sub/new.txt && echo z > z.txt",
+    );
+    assert_eq!(exited(st), Some(0));
+    assert_eq!(changes(&ch, &d), ["A a.txt", "A sub/new.txt", "A z.txt"]);
+    // Someone replaces sub by a file before the host commits.
+    std::fs::remove_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub"), "in the way\n").unwrap();
+    assert_eq!(sl_child_commit(ch.0), SL_E_SYS);
+    let msg = last_error();
+    let ds = d.display();
+    assert!(msg.contains(&format!("committing '{ds}/sub/new.txt' failed")), "{msg}");
+    assert!(msg.contains(&format!("already applied (1): A {ds}/a.txt;")), "{msg}");
+    let upper = unsafe { CStr::from_ptr(sl_child_upper_dir(ch.0)) }
+        .to_string_lossy()
+        .into_owned();
+    assert!(msg.contains(&upper), "{msg}");
+    assert!(Path::new(&upper).join("z.txt").exists());
+    assert_eq!(
+        changes(&ch, &d),
+        ["A a.txt (applied)", "A sub/new.txt", "A z.txt"]
+    );
+    assert!(d.join("a.txt").exists() && !d.join("z.txt").exists());
+    // Out of the way again: the retry applies the rest.
+    std::fs::remove_file(d.join("sub")).unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    assert_eq!(std::fs::read_to_string(d.join("sub/new.txt")).unwrap(), "n\n");
+    assert_eq!(std::fs::read_to_string(d.join("z.txt")).unwrap(), "z\n");
+    assert!(!Path::new(&upper).exists());
+}
+
+/// A denied path inside the workdir stays out of reach, for reads and writes.
+#[test]
+fn denied_paths_inside_the_workdir_stay_denied() {
+    let _g = serial();
+    let d = tree("deny");
+    std::fs::write(d.join("secret"), "s\n").unwrap();
+    let p = cow_policy(&d, SL_COW_MANUAL);
+    let sec = c(d.join("secret").to_str().unwrap());
+    assert_eq!(sl_policy_deny_path(p.0, sec.as_ptr()), SL_OK);
+    let (ch, r) = p
+        .spawn_captured(&[
+            "sh",
+            "-c",
+            "cat secret 2>/dev/null || echo no-read; (echo x > secret) 2>/dev/null || echo no-write; \
+             rm secret 2>/dev/null || echo no-rm; mv secret s2 2>/dev/null || echo no-mv",
+        ])
+        .unwrap();
+    let out = read_all(r);
+    assert_eq!(exited(ch.wait()), Some(0));
+    assert_eq!(out, "no-read\nno-write\nno-rm\nno-mv\n");
+    assert_eq!(changes(&ch, &d), Vec::<String>::new());
+}
+
 #[test]
 #[ignore]
 fn debug_script() {
