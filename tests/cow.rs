@@ -698,8 +698,14 @@ fn a_failed_commit_says_what_was_applied() {
     assert_eq!(sl_child_commit(ch.0), SL_E_SYS);
     let msg = last_error();
     let ds = d.display();
-    assert!(msg.contains(&format!("committing '{ds}/sub/new.txt' failed")), "{msg}");
-    assert!(msg.contains(&format!("already applied (1): A {ds}/a.txt;")), "{msg}");
+    assert!(
+        msg.contains(&format!("committing '{ds}/sub/new.txt' failed")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("already applied (1): A {ds}/a.txt;")),
+        "{msg}"
+    );
     let upper = unsafe { CStr::from_ptr(sl_child_upper_dir(ch.0)) }
         .to_string_lossy()
         .into_owned();
@@ -714,7 +720,10 @@ fn a_failed_commit_says_what_was_applied() {
     std::fs::remove_file(d.join("sub")).unwrap();
     std::fs::create_dir(d.join("sub")).unwrap();
     assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
-    assert_eq!(std::fs::read_to_string(d.join("sub/new.txt")).unwrap(), "n\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("sub/new.txt")).unwrap(),
+        "n\n"
+    );
     assert_eq!(std::fs::read_to_string(d.join("z.txt")).unwrap(), "z\n");
     assert!(!Path::new(&upper).exists());
 }
@@ -740,6 +749,35 @@ fn denied_paths_inside_the_workdir_stay_denied() {
     assert_eq!(exited(ch.wait()), Some(0));
     assert_eq!(out, "no-read\nno-write\nno-rm\nno-mv\n");
     assert_eq!(changes(&ch, &d), Vec::<String>::new());
+}
+
+/// The run may do in its view only what its user may do in the directory:
+/// a read-only file or directory stays read-only (checked unprivileged; root
+/// without capabilities is bound by the mode bits as well).
+#[test]
+fn the_user_s_own_permissions_still_apply() {
+    let _g = serial();
+    use std::os::unix::fs::PermissionsExt;
+    let d = tree("perms");
+    std::fs::create_dir(d.join("ro")).unwrap();
+    std::fs::write(d.join("ro/f"), "f\n").unwrap();
+    std::fs::write(d.join("rofile"), "r\n").unwrap();
+    std::fs::set_permissions(d.join("rofile"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(d.join("ro"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let (ch, st, out) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "(echo x > ro/new) 2>/dev/null || echo no-create; rm -f ro/f 2>/dev/null || echo no-rm; \
+         (echo x >> rofile) 2>/dev/null || echo no-write; truncate -s 0 rofile 2>/dev/null || echo no-truncate; \
+         chmod 644 rofile && echo x >> rofile && echo chmod-then-write",
+    );
+    std::fs::set_permissions(d.join("ro"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out,
+        "no-create\nno-rm\nno-write\nno-truncate\nchmod-then-write\n"
+    );
+    assert_eq!(changes(&ch, &d), ["M rofile"]);
 }
 
 #[test]

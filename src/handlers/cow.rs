@@ -358,6 +358,39 @@ impl Cow {
         }
     }
 
+    /// Would the child's own rights allow `mode` (W_OK, X_OK) on the merged
+    /// entry `rel`? The run may do in its view only what its user could do
+    /// in the directory itself (the supervisor has the child's uid and no
+    /// capabilities, so `faccessat(AT_EACCESS)` answers for it).
+    fn may(&self, rel: &Path, mode: i32) -> Result<(), i32> {
+        // The merged entry: a copy-up keeps the mode, a chmod in the run changes it.
+        let Some(low) = self.real(rel) else {
+            return Ok(());
+        };
+        let c = cstr(&low)?;
+        // SAFETY: a NUL-terminated path.
+        let r = unsafe {
+            libc::faccessat(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                mode,
+                libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r != 0 && errno() == libc::EACCES {
+            return Err(libc::EACCES);
+        }
+        Ok(())
+    }
+
+    /// `may` on the directory that holds `rel` (creating or removing in it).
+    fn may_change_in(&self, rel: &Path) -> Result<(), i32> {
+        self.may(
+            rel.parent().unwrap_or(Path::new("")),
+            libc::W_OK | libc::X_OK,
+        )
+    }
+
     /// Make sure `rel`'s parent directories exist in upper; returns the upper parent.
     fn copy_up_parents(&self, rel: &Path) -> Result<PathBuf, i32> {
         let parent = rel.parent().unwrap_or(Path::new(""));
@@ -636,6 +669,9 @@ impl Cow {
                         return Err(libc::EACCES);
                     }
                 }
+                if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
+                    self.may(rel, libc::W_OK)?;
+                }
                 let up = self.copy_up(rel)?;
                 let st = lstat(&up).ok_or(libc::ENOENT)?;
                 if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR) {
@@ -650,6 +686,7 @@ impl Cow {
                     )
                 })?
             } else {
+                self.may_change_in(rel)?;
                 let parent = self.copy_up_parents(rel)?;
                 let name = rel.file_name().ok_or(libc::EINVAL)?;
                 let m = mode & 0o7777 & !child_umask(pid);
@@ -813,6 +850,7 @@ impl Cow {
             if self.locate(&rel) != Loc::Absent {
                 return Err(libc::EEXIST);
             }
+            self.may_change_in(&rel)?;
             let parent = self.copy_up_parents(&rel)?;
             let c = cstr(&parent.join(rel.file_name().ok_or(libc::EEXIST)?))?;
             let m = mode & 0o7777 & !child_umask(pid);
@@ -840,6 +878,7 @@ impl Cow {
             if self.locate(&rel) != Loc::Absent {
                 return Err(libc::EEXIST);
             }
+            self.may_change_in(&rel)?;
             let parent = self.copy_up_parents(&rel)?;
             let m = mode & 0o7777 & !child_umask(pid);
             let name = rel.file_name().ok_or(libc::EEXIST)?;
@@ -875,6 +914,7 @@ impl Cow {
                 Loc::Upper(p) | Loc::Lower(p) => p.clone(),
             };
             let st = lstat(&p).ok_or(libc::ENOENT)?;
+            self.may_change_in(&rel)?;
             match (dir, is_dir(&st)) {
                 (false, true) => return Err(libc::EISDIR),
                 (true, false) => return Err(libc::ENOTDIR),
@@ -964,6 +1004,8 @@ impl Cow {
             if is_dir(&sst) && self.has_lower_dir(&old) {
                 return Err(libc::EXDEV);
             }
+            self.may_change_in(&old)?;
+            self.may_change_in(&new)?;
             let up_src = self.copy_up(&old)?;
             let parent = self.copy_up_parents(&new)?;
             let up_dst = parent.join(new.file_name().ok_or(libc::EINVAL)?);
@@ -995,6 +1037,7 @@ impl Cow {
             if lstat(&src).is_some_and(|st| is_dir(&st)) {
                 return Err(libc::EPERM);
             }
+            self.may_change_in(&new)?;
             let up_src = self.copy_up(&old)?;
             let parent = self.copy_up_parents(&new)?;
             std::fs::hard_link(&up_src, parent.join(new.file_name().ok_or(libc::EINVAL)?))
@@ -1022,6 +1065,7 @@ impl Cow {
             if self.locate(&rel) != Loc::Absent {
                 return Err(libc::EEXIST);
             }
+            self.may_change_in(&rel)?;
             let parent = self.copy_up_parents(&rel)?;
             std::os::unix::fs::symlink(
                 OsStr::from_bytes(&t),
@@ -1049,6 +1093,7 @@ impl Cow {
             if len < 0 {
                 return Err(libc::EINVAL);
             }
+            self.may(&rel, libc::W_OK)?;
             let up = self.copy_up(&rel)?;
             let f = open_raw(&up, libc::O_WRONLY | libc::O_NOFOLLOW, 0)?;
             // SAFETY: ftruncate on our own fd.
