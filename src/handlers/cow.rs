@@ -24,9 +24,11 @@
 //!   act; every path it builds comes from a resolved logical path (no `..`,
 //!   symlinks already followed), and the final component is opened with
 //!   `O_NOFOLLOW`.
-//! - A process whose working directory is an upper directory (after
-//!   `fchdir` to an installed fd) has its paths mapped back to logical ones;
-//!   `getcwd` answers the logical path.
+//! - `chdir` into a directory that exists only in upper, and `execve` of a
+//!   program made in the run, cannot be done on behalf: at their ptrace stop
+//!   the path argument is rewritten to the upper path ([`Cow::trace_stop`]).
+//!   A process whose working directory is an upper directory has its paths
+//!   mapped back to logical ones; `getcwd` answers the logical path.
 //!
 //! Paths are resolved here component by component, following symlinks in the
 //! merged view; outside `DIR` components are taken lexically (a symlink
@@ -43,7 +45,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// The syscalls the filter notifies while a workdir is set.
+/// The syscalls the filter routes here while a workdir is set: notified,
+/// except chdir, execve and execveat, which stop for the tracer
+/// (`SECCOMP_RET_TRACE`, [`Cow::trace_stop`]).
 pub const SYSCALLS: &[i64] = &[
     libc::SYS_open,
     libc::SYS_openat,
@@ -568,13 +572,6 @@ impl Cow {
             libc::SYS_truncate => self.truncate(pid, a[0], a[1] as i64),
             libc::SYS_getdents64 | libc::SYS_getdents => self.getdents(n),
             libc::SYS_getcwd => self.getcwd(pid, a[0], a[1]),
-            libc::SYS_execve => self.exec(pid, cwd, a[0], true),
-            libc::SYS_execveat => self.exec(
-                pid,
-                a[0],
-                a[1],
-                a[4] as i32 & libc::AT_SYMLINK_NOFOLLOW == 0,
-            ),
             libc::SYS_getxattr | libc::SYS_lgetxattr => {
                 self.xattr_read(pid, n.data.nr as i64 == libc::SYS_getxattr, a, true)
             }
@@ -1105,8 +1102,11 @@ impl Cow {
         let pid = n.pid as libc::pid_t;
         let real = std::fs::read_link(format!("/proc/{pid}/fd/{}", n.data.args[0] as i32)).ok()?;
         let rel = self.rel_of(&self.logical(real))?;
-        let list = self.merged(&rel)?;
-        self.dirs.handle_with(n, |_| Some(list)).map(Ok)
+        // Listed only when a read starts (offset 0) or is not cached.
+        let mut dirs = std::mem::take(&mut self.dirs);
+        let r = dirs.handle_with(n, |_| self.merged(&rel)).map(Ok);
+        self.dirs = dirs;
+        r
     }
 
     fn getcwd(&self, pid: libc::pid_t, buf: u64, size: u64) -> Option<Result<Reply, i32>> {
@@ -1229,25 +1229,6 @@ impl Cow {
             }
         }
         let _ = regs::set(pid, &r);
-    }
-
-    fn exec(
-        &self,
-        pid: libc::pid_t,
-        dirfd: u64,
-        addr: u64,
-        follow: bool,
-    ) -> Option<Result<Reply, i32>> {
-        let (rel, direct) = match self.arg(pid, dirfd, addr, follow)? {
-            Ok(x) => x,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(match self.locate(&rel) {
-            Loc::Absent => Err(libc::ENOENT),
-            Loc::Lower(_) if direct => Ok(Reply::Continue),
-            // A program created or changed in the workdir cannot be run from it.
-            _ => Err(libc::EACCES),
-        })
     }
 
     /// getxattr/listxattr (`get`: value of the name at a[1] into a[2], size a[3];
