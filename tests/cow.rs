@@ -778,6 +778,19 @@ fn the_user_s_own_permissions_still_apply() {
         "no-create\nno-rm\nno-write\nno-truncate\nchmod-then-write\n"
     );
     assert_eq!(changes(&ch, &d), ["M rofile"]);
+    // Someone else's file: no mode change (needs root to set up).
+    // SAFETY: geteuid has no memory effects.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(d.join("keep.txt"), Some(12345), None).unwrap();
+        let (ch, st, out) = run_in(
+            &d,
+            SL_COW_MANUAL,
+            "chmod 600 keep.txt 2>/dev/null || echo no-chmod; stat -c %a keep.txt",
+        );
+        assert_eq!(exited(st), Some(0), "{out}");
+        assert_eq!(out, "no-chmod\n644\n");
+        assert_eq!(changes(&ch, &d), Vec::<String>::new());
+    }
 }
 
 /// A thread flipping the path of creating calls between a file in the workdir

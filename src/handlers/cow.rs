@@ -1317,6 +1317,26 @@ impl Cow {
                 rel
             }
         };
+        // The upper copy belongs to the child's user: a mode or owner change
+        // of someone else's file must fail as it would on disk.
+        let owner_only = matches!(
+            n.data.nr as i64,
+            libc::SYS_chmod
+                | libc::SYS_fchmod
+                | libc::SYS_fchmodat
+                | libc::SYS_fchmodat2
+                | libc::SYS_chown
+                | libc::SYS_fchown
+                | libc::SYS_lchown
+                | libc::SYS_fchownat
+        );
+        if let Loc::Lower(low) = self.locate(&rel) {
+            // SAFETY: geteuid has no memory effects.
+            let me = unsafe { libc::geteuid() };
+            if owner_only && lstat(&low).is_some_and(|st| st.st_uid != me) {
+                return Some(Err(libc::EPERM));
+            }
+        }
         // Copy up, then let the metadata handler apply the change to the
         // upper file by its path: it checks the path against `writable`.
         if let Err(e) = self.copy_up(&rel) {
