@@ -404,12 +404,14 @@ mod tests {
         p.set_limit(Limit::Memory, 1 << 20);
         p.set_limit(Limit::OpenFiles, 64); // per-process: allowed
         p.set_hostname(Some(b"box")).unwrap();
+        p.set_workdir(std::path::Path::new("/tmp"), 0).unwrap();
         let got = unsupported(&p).join("\n");
         for want in [
             "sl_policy_set_random_seed",
             "sl_policy_set_timeout_ms",
             "SL_LIMIT_MEMORY",
             "sl_policy_set_hostname",
+            "sl_policy_set_workdir",
         ] {
             assert!(got.contains(want), "{want} missing from {got}");
         }
