@@ -73,6 +73,17 @@ pub(crate) fn check_kernel(policy: &Policy) -> Result<()> {
             "sl_spawn: an event handler needs seccomp user notification (Linux 5.0+), which this kernel lacks",
         ));
     }
+    if policy.workdir.is_some()
+        && (f & SL_FEATURE_SECCOMP_NOTIFY == 0 || crate::features::landlock_abi() == 0)
+    {
+        // Even in best effort: without Landlock the child could write the
+        // workdir in place, without notifications nothing would be mapped.
+        return Err(Error::new(
+            Code::Unsupported,
+            "sl_spawn: a copy-on-write workdir needs Landlock and seccomp user notification, \
+             which this kernel lacks",
+        ));
+    }
     if policy.best_effort {
         return Ok(());
     }
