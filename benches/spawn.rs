@@ -888,7 +888,7 @@ fn workdir_cost(rows: &mut Vec<Row>) {
         target: "–".into(),
         ok: None,
         extra: format!(
-            "{:+.0} µs per cat (exec + its path syscalls through the supervisor)",
+            "{:+.0} µs per cat (its exec stop and path syscalls through the supervisor)",
             (ours.p50 - base.p50) / n as f64
         ),
     });
