@@ -283,6 +283,15 @@ impl Run {
                     .filter(|c| c.applied)
                     .map(|c| format!("{} {}", c.kind.letter(), self.dir.join(&c.rel).display()))
                     .collect();
+                // The message names the first ones; sl_child_changes has them all.
+                const SHOWN: usize = 20;
+                let mut shown = done.iter().take(SHOWN).cloned().collect::<Vec<_>>();
+                if done.len() > SHOWN {
+                    shown.push(format!(
+                        "and {} more (sl_child_changes lists them)",
+                        done.len() - SHOWN
+                    ));
+                }
                 Err(Error::with_errno(
                     Code::Sys,
                     format!(
@@ -293,7 +302,7 @@ impl Run {
                         if done.is_empty() {
                             "none".to_string()
                         } else {
-                            done.join(", ")
+                            shown.join(", ")
                         },
                         upper.display()
                     ),
@@ -460,6 +469,20 @@ fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(
         r.map_err(|e| (c.rel.clone(), e))?;
         c.applied = true;
     }
+    // 4. The directories' own modes, children first (a read-only directory
+    //    had to stay writable while its entries were placed).
+    for &i in &order {
+        let c = &list[i];
+        if c.kind == Kind::Deleted || !c.is_dir {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(upper.join(&c.rel)).map_err(|e| (c.rel.clone(), e))?;
+        std::fs::set_permissions(
+            dir.join(&c.rel),
+            std::fs::Permissions::from_mode(m.mode() & 0o1777),
+        )
+        .map_err(|e| (c.rel.clone(), e))?;
+    }
     Ok(())
 }
 
@@ -499,7 +522,11 @@ fn place(dir: &Path, upper: &Path, rel: &Path) -> std::io::Result<()> {
             Ok(d) if d.is_dir() => {}
             _ => std::fs::create_dir(&dst)?,
         }
-        return std::fs::set_permissions(&dst, perm);
+        // Writable for the rest of the commit; the final mode comes last.
+        return std::fs::set_permissions(
+            &dst,
+            std::fs::Permissions::from_mode(perm.mode() | 0o700),
+        );
     }
     let parent = dst.parent().unwrap_or(dir);
     let name = dst.file_name().unwrap_or_default().to_string_lossy();
@@ -517,9 +544,24 @@ fn place(dir: &Path, upper: &Path, rel: &Path) -> std::io::Result<()> {
             std::os::unix::fs::symlink(std::fs::read_link(&src)?, &tmp)?;
         } else {
             std::fs::copy(&src, &tmp)?;
+            // Times first: a read-only mode would forbid opening it again.
+            let times = [
+                libc::timespec {
+                    tv_sec: m.atime(),
+                    tv_nsec: m.atime_nsec(),
+                },
+                libc::timespec {
+                    tv_sec: m.mtime(),
+                    tv_nsec: m.mtime_nsec(),
+                },
+            ];
+            let c = CString::new(tmp.as_os_str().as_bytes())
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: a NUL-terminated path and a local array of two timespecs.
+            if unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             std::fs::set_permissions(&tmp, perm)?;
-            let t = std::fs::File::options().write(true).open(&tmp)?;
-            t.set_modified(m.modified()?)?;
         }
         std::fs::rename(&tmp, &dst)
     })();

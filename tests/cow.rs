@@ -831,3 +831,71 @@ fn a_racing_path_swap_never_writes_outside() {
     );
     assert_eq!(sl_child_abort(ch.0), SL_OK);
 }
+
+/// Real tools in a workdir: a C build and its program, a git repository;
+/// committed, the repository is valid on disk.
+#[test]
+fn a_build_and_a_git_commit_in_a_workdir() {
+    let _g = serial();
+    let has = |t: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("gcc") || !has("git") {
+        eprintln!("skipped: needs gcc and git");
+        return;
+    }
+    let d = tree("real");
+    std::fs::write(d.join("m.c"), "int main(void) { return 7; }\n").unwrap();
+    let mut p = cow_policy(&d, SL_COW_MANUAL);
+    let ds = d.to_str().unwrap();
+    p.env("TMPDIR", ds).env("HOME", ds);
+    let script = "set -e
+gcc -o m m.c
+./m || echo ran=$?
+git init -q .
+git add m.c keep.txt
+git -c user.email=t@t -c user.name=t commit -qm first
+git log --oneline | wc -l
+";
+    let (ch, r) = p.spawn_captured(&["sh", "-c", script]).unwrap();
+    let out = read_all(r);
+    assert_eq!(exited(ch.wait()), Some(0), "{out}");
+    assert_eq!(out, "ran=7\n1\n");
+    assert!(!d.join(".git").exists() && !d.join("m").exists());
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    let log = std::process::Command::new("git")
+        .args(["-C", ds, "log", "--format=%s"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&log.stdout), "first\n");
+    let st = std::process::Command::new(d.join("m")).status().unwrap();
+    assert_eq!(st.code(), Some(7));
+}
+
+/// Read-only files and directories made in the run are committed with their
+/// modes (the commit keeps a directory writable until its entries are in).
+#[test]
+fn read_only_entries_are_committed() {
+    let _g = serial();
+    use std::os::unix::fs::PermissionsExt;
+    let d = tree("readonly");
+    let (ch, st, out) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "set -e; mkdir -p ro/in; echo f > ro/in/f; chmod 444 ro/in/f; chmod 555 ro/in ro",
+    );
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    let mode = |p: &str| std::fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        (mode("ro"), mode("ro/in"), mode("ro/in/f")),
+        (0o555, 0o555, 0o444)
+    );
+    assert_eq!(std::fs::read_to_string(d.join("ro/in/f")).unwrap(), "f\n");
+    for p in ["ro/in", "ro"] {
+        std::fs::set_permissions(d.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
