@@ -249,7 +249,7 @@ impl Run {
         if self.changes.is_none() {
             self.changes = self.compute_changes().ok();
         }
-        let _ = std::fs::remove_dir_all(&self.state);
+        let _ = remove_state(&self.state);
         self.decision = Decision::Aborted;
     }
 
@@ -270,7 +270,7 @@ impl Run {
         self.changes = Some(list);
         match r {
             Ok(()) => {
-                let _ = std::fs::remove_dir_all(&self.state);
+                let _ = remove_state(&self.state);
                 self.decision = Decision::Committed;
                 Ok(())
             }
@@ -338,9 +338,25 @@ impl Drop for Run {
     /// An undecided run is discarded (a KEEP run, or a failed commit, stays).
     fn drop(&mut self) {
         if self.decision == Decision::Pending {
-            let _ = std::fs::remove_dir_all(&self.state);
+            let _ = remove_state(&self.state);
         }
     }
+}
+
+/// Remove a state directory, even where the run left read-only directories.
+fn remove_state(state: &Path) -> std::io::Result<()> {
+    fn open_up(d: &Path) {
+        let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700));
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    open_up(&e.path());
+                }
+            }
+        }
+    }
+    open_up(state);
+    std::fs::remove_dir_all(state)
 }
 
 /// Every entry beneath `root` (not `root` itself), as (prefix/rel, metadata),

@@ -895,6 +895,11 @@ fn read_only_entries_are_committed() {
         (0o555, 0o555, 0o444)
     );
     assert_eq!(std::fs::read_to_string(d.join("ro/in/f")).unwrap(), "f\n");
+    // The upper layer went too, read-only directories and all.
+    let upper = unsafe { CStr::from_ptr(sl_child_upper_dir(ch.0)) }
+        .to_string_lossy()
+        .into_owned();
+    assert!(!Path::new(&upper).exists(), "{upper} left behind");
     for p in ["ro/in", "ro"] {
         std::fs::set_permissions(d.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
