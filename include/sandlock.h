@@ -303,7 +303,8 @@
 #define SL_CHANGE_ADDED 1
 
 /**
- * `sl_change` kind: the run changed this entry (content, mode, symlink target or type).
+ * `sl_change` kind: the run changed this entry (content, mode, symlink target, type, or a
+ * file's modification time).
  */
 #define SL_CHANGE_MODIFIED 2
 

@@ -383,7 +383,8 @@ fn walk(root: &Path, prefix: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
     out
 }
 
-/// Does the upper entry differ from the lower one (type, mode, content, target)?
+/// Does the upper entry differ from the lower one (type, mode, content,
+/// symlink target; for files also the modification time)?
 fn differs(u: &Path, um: &std::fs::Metadata, l: &Path, lm: &std::fs::Metadata) -> bool {
     let ft = |m: &std::fs::Metadata| m.mode() & libc::S_IFMT;
     if ft(um) != ft(lm) || um.mode() & 0o7777 != lm.mode() & 0o7777 {
@@ -393,7 +394,9 @@ fn differs(u: &Path, um: &std::fs::Metadata, l: &Path, lm: &std::fs::Metadata) -
         return std::fs::read_link(u).ok() != std::fs::read_link(l).ok();
     }
     if um.is_file() {
-        if um.len() != lm.len() {
+        // A copy-up keeps the modification time: a different one is the
+        // run's (touch, or a write that left the same bytes).
+        if um.len() != lm.len() || (um.mtime(), um.mtime_nsec()) != (lm.mtime(), lm.mtime_nsec()) {
             return true;
         }
         return !same_content(u, l);

@@ -904,3 +904,23 @@ fn read_only_entries_are_committed() {
         std::fs::set_permissions(d.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
+
+/// A new modification time alone is a change (and is committed); a symlink's
+/// own times can be set (`touch -h`, `cp -a`).
+#[test]
+fn times_are_changes_and_symlinks_have_their_own() {
+    let _g = serial();
+    use std::os::unix::fs::MetadataExt;
+    let d = tree("times");
+    let (ch, st, out) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "set -e; touch -d 2001-01-01T00:00:00Z keep.txt; cat edit.txt >/dev/null; \
+         ln -s keep.txt l; touch -h -d 2002-01-01T00:00:00Z l; stat -c %Y l; cp -a l l2",
+    );
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(out, "1009843200\n");
+    assert_eq!(changes(&ch, &d), ["M keep.txt", "A l", "A l2"]);
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    assert_eq!(std::fs::metadata(d.join("keep.txt")).unwrap().mtime(), 978307200);
+}

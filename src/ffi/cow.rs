@@ -25,7 +25,8 @@ pub const SL_COW_MANUAL: i32 = 4;
 
 /// `sl_change` kind: the run created this entry.
 pub const SL_CHANGE_ADDED: i32 = 1;
-/// `sl_change` kind: the run changed this entry (content, mode, symlink target or type).
+/// `sl_change` kind: the run changed this entry (content, mode, symlink target, type, or a
+/// file's modification time).
 pub const SL_CHANGE_MODIFIED: i32 = 2;
 /// `sl_change` kind: the run deleted this entry.
 pub const SL_CHANGE_DELETED: i32 = 3;

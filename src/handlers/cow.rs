@@ -1343,6 +1343,43 @@ impl Cow {
             return Some(Err(e));
         }
         let up = self.upper.join(&rel);
+        // Times of a symlink itself (`lutimes`, `cp -a`): the metadata handler
+        // works through an O_PATH descriptor, which cannot; the upper path is ours.
+        if n.data.nr as i64 == libc::SYS_utimensat
+            && a[1] != 0
+            && nofollow(a[3])
+            && lstat(&up).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+        {
+            let mut raw = [0u8; 32];
+            let ts = if a[2] == 0 {
+                None
+            } else if mem::read(pid, a[2], &mut raw).ok() == Some(32) {
+                let f = |i: usize| {
+                    i64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default())
+                };
+                Some([
+                    libc::timespec {
+                        tv_sec: f(0),
+                        tv_nsec: f(1),
+                    },
+                    libc::timespec {
+                        tv_sec: f(2),
+                        tv_nsec: f(3),
+                    },
+                ])
+            } else {
+                return Some(Err(libc::EFAULT));
+            };
+            let c = match cstr(&up) {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            };
+            let tp = ts.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+            // SAFETY: a NUL-terminated path beneath upper and NULL or two timespecs.
+            return Some(Ok(ret(unsafe {
+                libc::utimensat(libc::AT_FDCWD, c.as_ptr(), tp, libc::AT_SYMLINK_NOFOLLOW)
+            })));
+        }
         Some(Ok(self.meta.apply_to(pid, n, &up)))
     }
 }
