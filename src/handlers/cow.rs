@@ -1211,7 +1211,8 @@ impl Cow {
             Some(Ok(p)) => {
                 let mut b = p.into_os_string().into_vec();
                 b.push(0);
-                let at = (r.rsp - 128 - b.len() as u64 - 64) & !15;
+                // Wrapping: a hostile thread may call with any stack pointer (then EFAULT).
+                let at = r.rsp.wrapping_sub(128 + 64 + b.len() as u64) & !15;
                 if mem::write(pid, at, &b).ok() == Some(b.len()) {
                     if nr == libc::SYS_execveat {
                         r.rsi = at; // an absolute path: dirfd is ignored
