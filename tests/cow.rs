@@ -922,5 +922,8 @@ fn times_are_changes_and_symlinks_have_their_own() {
     assert_eq!(out, "1009843200\n");
     assert_eq!(changes(&ch, &d), ["M keep.txt", "A l", "A l2"]);
     assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
-    assert_eq!(std::fs::metadata(d.join("keep.txt")).unwrap().mtime(), 978307200);
+    assert_eq!(
+        std::fs::metadata(d.join("keep.txt")).unwrap().mtime(),
+        978307200
+    );
 }

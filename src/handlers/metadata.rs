@@ -49,14 +49,10 @@ pub struct Metadata {
 }
 
 /// What a notified call targets.
+/// `Real`: a path of the supervisor's own (the workdir's upper copy), not followed.
 enum Target {
-    Path {
-        dirfd: i32,
-        addr: u64,
-        follow: bool,
-    },
+    Path { dirfd: i32, addr: u64, follow: bool },
     Fd(i32),
-    /// A path of the supervisor's own (the workdir's upper copy), not followed.
     Real(PathBuf),
 }
 

@@ -31,7 +31,7 @@ pub const PTRACE_OPTIONS: libc::c_int = libc::PTRACE_O_TRACEEXEC
     | libc::PTRACE_O_TRACEVFORK
     | libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_EXITKILL
-    // SECCOMP_RET_TRACE stops (only the copy-on-write workdir's chdir asks for them).
+    // SECCOMP_RET_TRACE stops (only the copy-on-write workdir asks for them: chdir, exec).
     | libc::PTRACE_O_TRACESECCOMP;
 
 pub struct Started {
