@@ -1044,7 +1044,10 @@ void sl_child_free(sl_child *child);
  * and again by `sl_spawn`). Setting it again replaces the previous workdir.
  * Returns `SL_OK` or `SL_E_INVALID` (NULL, relative or missing path, not a
  * directory, unknown mode, writable through a write rule). Not thread-safe
- * on the same policy.
+ * on the same policy. `sl_spawn` refuses a workdir with `SL_E_UNSUPPORTED`
+ * where the kernel lacks Landlock or seccomp user notification, even with
+ * `sl_policy_set_best_effort`. Limits (symlinks, hard links, descriptors
+ * opened before a copy-up, ...) are listed in README.md.
  */
 int sl_policy_set_workdir(sl_policy *policy,
                           const char *dir,
