@@ -927,3 +927,27 @@ fn times_are_changes_and_symlinks_have_their_own() {
         978307200
     );
 }
+
+/// A timeout ends the run like a kill: under AUTO nothing is applied.
+#[test]
+fn a_timeout_leaves_the_directory_as_before() {
+    let _g = serial();
+    let d = tree("timeout");
+    let before = snapshot(&d);
+    let mut p = cow_policy(&d, SL_COW_AUTO);
+    p.timeout_ms(300);
+    let ch = p
+        .spawn(&[
+            "sh",
+            "-c",
+            "echo t > t.txt; rm gone.txt; echo more >> edit.txt; sleep 30",
+        ])
+        .unwrap();
+    let mut r: sl_result = unsafe { std::mem::zeroed() };
+    assert_eq!(sl_wait_result(ch.0, &mut r), SL_OK, "{}", last_error());
+    assert_eq!(r.reason, SL_END_TIMEOUT);
+    assert_eq!(snapshot(&d), before);
+    // The list of what it had done is still there (aborted).
+    assert_eq!(changes(&ch, &d), ["M edit.txt", "D gone.txt", "A t.txt"]);
+    assert_eq!(sl_child_commit(ch.0), SL_E_INVALID);
+}
