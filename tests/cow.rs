@@ -951,3 +951,43 @@ fn a_timeout_leaves_the_directory_as_before() {
     assert_eq!(changes(&ch, &d), ["M edit.txt", "D gone.txt", "A t.txt"]);
     assert_eq!(sl_child_commit(ch.0), SL_E_INVALID);
 }
+
+/// rename(2) of a directory that has lower entries: the tree is copied up and
+/// renamed (no EXDEV for a tree this size), the old name is gone, and the
+/// commit moves it on disk.
+#[test]
+fn renaming_a_lower_directory() {
+    let _g = serial();
+    if !Path::new("/usr/bin/perl").exists() {
+        eprintln!("skipped: needs /usr/bin/perl for a bare rename(2)");
+        return;
+    }
+    let d = tree("rename-dir");
+    std::fs::write(d.join("sub/deep/gone"), "g\n").unwrap();
+    let (ch, st, out) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "set -e; rm sub/deep/gone; /usr/bin/perl -e 'rename(\"sub\", \"moved\") or die \"rename: $!\\n\"'; \
+         test ! -e sub; find moved | sort; cat moved/deep/b.txt",
+    );
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(out, "moved\nmoved/a.txt\nmoved/deep\nmoved/deep/b.txt\nb\n");
+    assert_eq!(
+        changes(&ch, &d),
+        [
+            "A moved/",
+            "A moved/a.txt",
+            "A moved/deep/",
+            "A moved/deep/b.txt",
+            "D sub/",
+            "D sub/a.txt",
+            "D sub/deep/",
+            "D sub/deep/b.txt",
+            "D sub/deep/gone",
+        ]
+    );
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    assert!(!d.join("sub").exists());
+    assert_eq!(std::fs::read_to_string(d.join("moved/deep/b.txt")).unwrap(), "b\n");
+    assert!(!d.join("moved/deep/gone").exists());
+}

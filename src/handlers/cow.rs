@@ -933,8 +933,43 @@ impl Cow {
         })())
     }
 
-    /// Has logical directory `rel` lower entries (a directory rename cannot be
-    /// done in upper then: EXDEV, and `mv` copies instead, as on overlayfs)?
+    /// Copy up a directory and everything visible beneath it (for a rename of
+    /// a directory with lower entries). Refused past `COPY_TREE_MAX` entries
+    /// or `COPY_TREE_BYTES` of file data: the supervisor serves every sandbox
+    /// and must not copy for long.
+    fn copy_up_tree(&self, rel: &Path) -> Result<(), i32> {
+        let mut todo = vec![rel.to_path_buf()];
+        let mut all = Vec::new();
+        let (mut n, mut bytes) = (0usize, 0u64);
+        while let Some(d) = todo.pop() {
+            for e in self.merged(&d).unwrap_or_default() {
+                if e.name == b"." || e.name == b".." {
+                    continue;
+                }
+                let child = d.join(OsStr::from_bytes(&e.name));
+                n += 1;
+                if let Loc::Lower(p) = self.locate(&child) {
+                    bytes += lstat(&p).map_or(0, |st| st.st_size as u64);
+                }
+                if n > COPY_TREE_MAX || bytes > COPY_TREE_BYTES {
+                    return Err(libc::EXDEV);
+                }
+                if e.kind == libc::DT_DIR {
+                    todo.push(child.clone());
+                }
+                all.push(child);
+            }
+        }
+        self.copy_up(rel)?;
+        all.sort(); // parents first
+        for c in all {
+            self.copy_up(&c)?;
+        }
+        Ok(())
+    }
+
+    /// Has logical directory `rel` lower entries (a rename must then copy the
+    /// tree up first, `copy_up_tree`)?
     fn has_lower_dir(&self, rel: &Path) -> bool {
         !rel.as_os_str().is_empty()
             && !self.whited(rel)
@@ -998,11 +1033,13 @@ impl Cow {
                     _ => {}
                 }
             }
-            if is_dir(&sst) && self.has_lower_dir(&old) {
-                return Err(libc::EXDEV);
-            }
             self.may_change_in(&old)?;
             self.may_change_in(&new)?;
+            if is_dir(&sst) && self.has_lower_dir(&old) {
+                // The whole tree moves to upper first; past the cap (or on
+                // anything that cannot be copied) EXDEV, and `mv` copies.
+                self.copy_up_tree(&old).map_err(|_| libc::EXDEV)?;
+            }
             let up_src = self.copy_up(&old)?;
             let parent = self.copy_up_parents(&new)?;
             let up_dst = parent.join(new.file_name().ok_or(libc::EINVAL)?);
@@ -1384,6 +1421,10 @@ impl Cow {
         Some(Ok(self.meta.apply_to(pid, n, &up)))
     }
 }
+
+/// The most entries, and file bytes, a directory rename copies up.
+const COPY_TREE_MAX: usize = 10_000;
+const COPY_TREE_BYTES: u64 = 64 << 20;
 
 fn st_atime(st: &libc::stat) -> libc::timespec {
     libc::timespec {
