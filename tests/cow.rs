@@ -769,15 +769,17 @@ fn the_user_s_own_permissions_still_apply() {
         SL_COW_MANUAL,
         "(echo x > ro/new) 2>/dev/null || echo no-create; rm -f ro/f 2>/dev/null || echo no-rm; \
          (echo x >> rofile) 2>/dev/null || echo no-write; truncate -s 0 rofile 2>/dev/null || echo no-truncate; \
-         chmod 644 rofile && echo x >> rofile && echo chmod-then-write",
+         chmod 644 rofile && echo x >> rofile && echo chmod-then-write; \
+         echo y >> ro/f && cat ro/f && ls -ld ro | cut -c1-10",
     );
-    std::fs::set_permissions(d.join("ro"), std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(exited(st), Some(0), "{out}");
     assert_eq!(
         out,
-        "no-create\nno-rm\nno-write\nno-truncate\nchmod-then-write\n"
+        "no-create\nno-rm\nno-write\nno-truncate\nchmod-then-write\nf\ny\ndr-xr-xr-x\n"
     );
-    assert_eq!(changes(&ch, &d), ["M rofile"]);
+    assert_eq!(changes(&ch, &d), ["M ro/f", "M rofile"]);
+    drop(ch);
+    std::fs::set_permissions(d.join("ro"), std::fs::Permissions::from_mode(0o755)).unwrap();
     // Someone else's file: no mode change (needs root to set up).
     // SAFETY: geteuid has no memory effects.
     if unsafe { libc::geteuid() } == 0 {
@@ -988,6 +990,9 @@ fn renaming_a_lower_directory() {
     );
     assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
     assert!(!d.join("sub").exists());
-    assert_eq!(std::fs::read_to_string(d.join("moved/deep/b.txt")).unwrap(), "b\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("moved/deep/b.txt")).unwrap(),
+        "b\n"
+    );
     assert!(!d.join("moved/deep/gone").exists());
 }

@@ -416,7 +416,10 @@ impl Cow {
             };
             let c = cstr(&up)?;
             // SAFETY: a NUL-terminated path beneath our upper directory.
-            if no_umask(|| unsafe { libc::mkdir(c.as_ptr(), mode) }) != 0 {
+            if in_writable(&up, || {
+                no_umask(|| unsafe { libc::mkdir(c.as_ptr(), mode) })
+            }) != 0
+            {
                 return Err(errno());
             }
         }
@@ -440,6 +443,12 @@ impl Cow {
         }
         self.copy_up_parents(rel)?;
         let up = self.upper.join(rel);
+        in_writable(&up, || self.copy_entry(&low, &up))
+    }
+
+    /// Copy the lower entry `low` to `up` (whose parent exists).
+    fn copy_entry(&self, low: &Path, up: &Path) -> Result<PathBuf, i32> {
+        let (low, up) = (low.to_path_buf(), up.to_path_buf());
         let st = lstat(&low).ok_or(libc::ENOENT)?;
         let mode = st.st_mode & 0o7777;
         match st.st_mode & libc::S_IFMT {
@@ -1420,6 +1429,30 @@ impl Cow {
         }
         Some(Ok(self.meta.apply_to(pid, n, &up)))
     }
+}
+
+/// Run `f`, which creates `up`, with `up`'s parent writable for the moment:
+/// a copy-up into a read-only directory (a file the run may change inside a
+/// directory it may not) is the supervisor's own business. The child's
+/// rights were checked on the merged entries before (`Cow::may`).
+fn in_writable<T>(up: &Path, f: impl FnOnce() -> T) -> T {
+    let parent = up
+        .parent()
+        .and_then(|p| lstat(p).map(|st| (p, st.st_mode & 0o7777)));
+    let restore = match parent {
+        Some((p, mode)) if mode & 0o300 != 0o300 => cstr(p).ok().map(|c| (c, mode)),
+        _ => None,
+    };
+    if let Some((c, mode)) = &restore {
+        // SAFETY: a NUL-terminated path beneath upper, a directory we own.
+        unsafe { libc::chmod(c.as_ptr(), mode | 0o300) };
+    }
+    let r = f();
+    if let Some((c, mode)) = &restore {
+        // SAFETY: as above.
+        unsafe { libc::chmod(c.as_ptr(), *mode) };
+    }
+    r
 }
 
 /// The most entries, and file bytes, a directory rename copies up.
