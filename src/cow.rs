@@ -470,7 +470,8 @@ fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(
         if c.kind == Kind::Deleted {
             continue;
         }
-        place(dir, upper, &c.rel).map_err(|e| (c.rel.clone(), e))?;
+        in_own_dir(&dir.join(&c.rel), || place(dir, upper, &c.rel))
+            .map_err(|e| (c.rel.clone(), e))?;
         c.applied = true;
     }
     // 3. Deletions, children first.
@@ -480,11 +481,11 @@ fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(
             continue;
         }
         let p = dir.join(&c.rel);
-        let r = match lower_meta(dir, &c.rel) {
+        let r = in_own_dir(&p, || match lower_meta(dir, &c.rel) {
             Some(m) if m.is_dir() => std::fs::remove_dir(&p),
             Some(_) => std::fs::remove_file(&p),
             None => Ok(()),
-        };
+        });
         r.map_err(|e| (c.rel.clone(), e))?;
         c.applied = true;
     }
@@ -503,6 +504,31 @@ fn apply(dir: &Path, upper: &Path, list: &mut [Change]) -> std::result::Result<(
         .map_err(|e| (c.rel.clone(), e))?;
     }
     Ok(())
+}
+
+/// Run `f`, which creates or removes `path`, with `path`'s directory writable
+/// for the moment if it is the host's own read-only directory (the run was
+/// allowed to change a writable file in it, so its commit must be able to).
+fn in_own_dir<T>(path: &Path, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    let parent = path
+        .parent()
+        .and_then(|p| Some((p, std::fs::symlink_metadata(p).ok()?)));
+    // SAFETY: geteuid has no memory effects.
+    let me = unsafe { libc::geteuid() };
+    let restore = match parent {
+        Some((p, m)) if m.is_dir() && m.uid() == me && m.mode() & 0o300 != 0o300 => {
+            Some((p, m.mode() & 0o7777))
+        }
+        _ => None,
+    };
+    if let Some((p, mode)) = restore {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o300))?;
+    }
+    let r = f();
+    if let Some((p, mode)) = restore {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    }
+    r
 }
 
 /// The lower entry `rel` of `dir`, reached without following a symlink: None

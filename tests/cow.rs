@@ -778,6 +778,17 @@ fn the_user_s_own_permissions_still_apply() {
         "no-create\nno-rm\nno-write\nno-truncate\nchmod-then-write\nf\ny\ndr-xr-xr-x\n"
     );
     assert_eq!(changes(&ch, &d), ["M ro/f", "M rofile"]);
+    // The commit can write it too, and leaves the directory read-only.
+    assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+    assert_eq!(std::fs::read_to_string(d.join("ro/f")).unwrap(), "f\ny\n");
+    assert_eq!(
+        std::fs::metadata(d.join("ro"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o555
+    );
     drop(ch);
     std::fs::set_permissions(d.join("ro"), std::fs::Permissions::from_mode(0o755)).unwrap();
     // Someone else's file: no mode change (needs root to set up).
