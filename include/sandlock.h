@@ -1056,9 +1056,10 @@ int sl_policy_set_workdir(sl_policy *policy,
 /**
  * Apply the changes of a finished child to its workdir.
  *
- * For `SL_COW_MANUAL` (or to retry a commit that failed). Returns `SL_OK`
- * (the upper layer is then removed), `SL_E_INVALID` (NULL, no workdir, the
- * child still runs, or the changes were already committed, aborted or kept),
+ * For `SL_COW_MANUAL`, to commit a kept (`SL_COW_KEEP`) run after all, or to
+ * retry a commit that failed. Returns `SL_OK` (the upper layer is then
+ * removed), `SL_E_INVALID` (NULL, no workdir, the child still runs, or the
+ * changes were already committed or aborted),
  * or `SL_E_SYS` when a file could not be applied: the message names it,
  * lists the changes already applied and where the upper layer stays;
  * `sl_child_changes` then reports `applied` per change. Not thread-safe on

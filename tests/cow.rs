@@ -261,6 +261,18 @@ fn keep_leaves_the_upper_layer_and_says_where() {
         );
         assert_eq!(changes(&ch, &d), ["M edit.txt", "A kept.txt"]);
     }
+    // A kept run can still be committed later.
+    {
+        let (ch, st, _) = run_in(&d, SL_COW_KEEP, "echo later > later.txt");
+        assert_eq!(exited(st), Some(0));
+        assert!(!d.join("later.txt").exists());
+        assert_eq!(sl_child_commit(ch.0), SL_OK, "{}", last_error());
+        assert_eq!(
+            std::fs::read_to_string(d.join("later.txt")).unwrap(),
+            "later\n"
+        );
+        std::fs::remove_file(d.join("later.txt")).unwrap();
+    }
     // Freed: the upper layer stays, the workdir is unchanged.
     assert_eq!(snapshot(&d), before);
     assert_eq!(

@@ -135,9 +135,10 @@ fn decided(func: &str, d: Decision) -> Error {
 
 /// Apply the changes of a finished child to its workdir.
 ///
-/// For `SL_COW_MANUAL` (or to retry a commit that failed). Returns `SL_OK`
-/// (the upper layer is then removed), `SL_E_INVALID` (NULL, no workdir, the
-/// child still runs, or the changes were already committed, aborted or kept),
+/// For `SL_COW_MANUAL`, to commit a kept (`SL_COW_KEEP`) run after all, or to
+/// retry a commit that failed. Returns `SL_OK` (the upper layer is then
+/// removed), `SL_E_INVALID` (NULL, no workdir, the child still runs, or the
+/// changes were already committed or aborted),
 /// or `SL_E_SYS` when a file could not be applied: the message names it,
 /// lists the changes already applied and where the upper layer stays;
 /// `sl_child_changes` then reports `applied` per change. Not thread-safe on
@@ -149,7 +150,7 @@ pub extern "C" fn sl_child_commit(child: *mut sl_child) -> c_int {
         let mut run = child_over(f, child)?;
         match run.decision {
             Decision::Pending => {}
-            Decision::Failed => run.changes = None,
+            Decision::Failed | Decision::Kept => run.changes = None,
             d => return Err(decided(f, d)),
         }
         run.commit(f)
