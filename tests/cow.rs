@@ -1019,3 +1019,19 @@ fn renaming_a_lower_directory() {
     );
     assert!(!d.join("moved/deep/gone").exists());
 }
+
+/// "name/" means a directory, as on disk.
+#[test]
+fn a_trailing_slash_means_a_directory() {
+    let _g = serial();
+    let d = tree("slash");
+    let (ch, st, out) = run_in(
+        &d,
+        SL_COW_MANUAL,
+        "(echo x > nf/) 2>/dev/null || echo no-file-create; cat keep.txt/ 2>/dev/null || echo not-a-dir; \
+         mkdir nd/ && echo mkdir-ok; rmdir nd/ && echo rmdir-ok; ls -d sub/ && rm keep.txt/ 2>/dev/null || echo no-rm",
+    );
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(out, "no-file-create\nnot-a-dir\nmkdir-ok\nrmdir-ok\nsub/\nno-rm\n");
+    assert_eq!(changes(&ch, &d), Vec::<String>::new());
+}

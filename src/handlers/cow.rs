@@ -116,6 +116,8 @@ pub struct Cow {
     dirs: Dirs,
     /// Metadata changes, allowed beneath upper only.
     meta: super::metadata::Metadata,
+    /// The last resolved path ended with a slash (an open may not create it).
+    trailing: std::cell::Cell<bool>,
 }
 
 fn errno() -> i32 {
@@ -194,6 +196,7 @@ impl Cow {
                 .collect(),
             dirs: Dirs::default(),
             meta: super::metadata::Metadata::new(&[upper_b], &[]),
+            trailing: std::cell::Cell::new(false),
         }
     }
 
@@ -328,7 +331,18 @@ impl Cow {
             }
         }
         Ok(match self.rel_of(&cur) {
-            Some(rel) => Res::Inside { rel, direct },
+            Some(rel) => {
+                // "name/" must be a directory (or, for a creation, becomes one).
+                if trailing {
+                    if let Some(real) = self.real(&rel) {
+                        if !lstat(&real).is_some_and(|st| is_dir(&st)) {
+                            return Err(libc::ENOTDIR);
+                        }
+                    }
+                }
+                self.trailing.set(trailing);
+                Res::Inside { rel, direct }
+            }
             // Out of the workdir through a symlink that exists only in upper:
             // the kernel cannot follow it, and the supervisor must not act
             // outside the workdir for the child.
@@ -613,6 +627,9 @@ impl Cow {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
+        if self.trailing.get() && flags & libc::O_CREAT != 0 && self.locate(&rel) == Loc::Absent {
+            return Some(Err(libc::EISDIR));
+        }
         Some(self.open_rel(listener, n, &rel, direct, flags, mode))
     }
 
