@@ -938,6 +938,50 @@ fn threaded(rows: &mut Vec<Row>) {
 
 // ---------------------------------------------------------------------------
 
+/// (h) A copy-on-write workdir: 50 `cat` of a file in it, against the same
+/// run with the directory only readable (every path syscall of the sandbox
+/// then goes through the supervisor).
+fn workdir_cost(rows: &mut Vec<Row>) {
+    let dir = work_dir().join("cow-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f"), "x".repeat(4096)).unwrap();
+    let d = CString::new(dir.to_string_lossy().as_bytes()).unwrap();
+    let plain = policy(None);
+    assert_eq!(sl_policy_allow_read(plain, d.as_ptr()), SL_OK);
+    assert_eq!(sl_policy_set_cwd(plain, d.as_ptr()), SL_OK);
+    let cow = policy(None);
+    assert_eq!(sl_policy_set_workdir(cow, d.as_ptr(), SL_COW_ABORT), SL_OK);
+    assert_eq!(sl_policy_set_cwd(cow, d.as_ptr()), SL_OK);
+    let n = 50;
+    let script = format!("for i in $(seq {n}); do cat f; done >/dev/null");
+    let (_a, argv) = cargv(&["/bin/sh", "-c", &script]);
+    let run = |p| {
+        let t = Instant::now();
+        assert_eq!(sl_run(p, &argv), 0);
+        us(t)
+    };
+    let mut c1 = || run(plain);
+    let mut c2 = || run(cow);
+    let r = round_robin(&mut [&mut c1, &mut c2], 3, reps(30));
+    let (base, ours) = (stat(&r[0]), stat(&r[1]));
+    rows.push(Row {
+        what: format!("h. {n}× cat of a file: under a workdir vs readable dir"),
+        base,
+        ours,
+        unit: "µs",
+        target: "–".into(),
+        ok: None,
+        extra: format!(
+            "{:+.0} µs per cat (its exec stop and path syscalls through the supervisor)",
+            (ours.p50 - base.p50) / n as f64
+        ),
+    });
+    sl_policy_free(plain);
+    sl_policy_free(cow);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -976,7 +1020,7 @@ fn main() {
     println!("every row: configurations interleaved round-robin in this run; p50 with p10–p90");
     let mut rows = Vec::new();
     type Section<'a> = (&'static str, &'a dyn Fn(&mut Vec<Row>));
-    let sections: [Section; 7] = [
+    let sections: [Section; 8] = [
         ("a", &|r| spawn_cost(&env, r)),
         ("b", &|r| host_memory(&env, r)),
         ("c", &|r| whole_process(&env, r)),
@@ -984,6 +1028,7 @@ fn main() {
         ("e", &|_| {}),
         ("f", &|r| threaded(r)),
         ("g", &|r| proc_view_costs(&env, r)),
+        ("h", &|r| workdir_cost(r)),
     ];
     for (name, f) in sections {
         if want(name) || (name == "d" && want("e")) {

@@ -139,6 +139,14 @@ static void print_help(void)
         "  Without any of these three (or a --profile) the child's environment is\n"
         "  only PATH=" DEFAULT_PATH ".\n"
         "\n"
+        "Copy-on-write working directory:\n"
+        "  --workdir DIR      PROG may change DIR, but its writes land in a private\n"
+        "                     layer; they are applied to DIR (each file atomically)\n"
+        "                     only if PROG exits with status 0, else discarded\n"
+        "  --dry-run          with --workdir: never apply; print on stderr what PROG\n"
+        "                     would have changed, one line each, sorted:\n"
+        "                     A PATH (added), M PATH (modified), D PATH (deleted)\n"
+        "\n"
         "Other:\n"
         "  --cwd DIR          run in DIR (listing it also needs a --read rule)\n"
         "  -h, --help         show this help and exit\n"
@@ -1030,7 +1038,7 @@ static const char *const value_options[] = {
     "--read",      "--write",   "--exec",      "--deny",      "--seed",      "--time",
     "--time-step", "--cpus",    "--hostname",  "--timeout",   "--memory",    "--max-procs",
     "--max-files", "--cpu-seconds", "--file-size", "--tcp-bind", "--tcp-connect", "--env",
-    "--cwd",       "--profile", "--learn-out", "--connect", "--bind",
+    "--cwd",       "--profile", "--learn-out", "--connect", "--bind",      "--workdir",
 };
 
 /*
@@ -1076,6 +1084,16 @@ static int bad_value(const char *opt, const char *wants, const char *v)
     return EXIT_USAGE;
 }
 
+/* --dry-run: one line per change of the run, "A path", "M path" or "D path". */
+static int print_change(const sl_change *ch, void *userdata)
+{
+    const char letter = ch->kind == SL_CHANGE_ADDED      ? 'A'
+                        : ch->kind == SL_CHANGE_MODIFIED ? 'M'
+                                                         : 'D';
+    fprintf((FILE *)userdata, "%c %s\n", letter, ch->path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     sl_policy *p = NULL;
@@ -1084,7 +1102,8 @@ int main(int argc, char **argv)
     int env_given = 0, ret = EXIT_SETUP, i;
     int seed_given = 0, time_given = 0, cpus_given = 0, hostname_given = 0;
     uint64_t timeout_ms = 0;
-    const char *profile = NULL, *learn_out = NULL, *child_path = NULL;
+    const char *profile = NULL, *learn_out = NULL, *child_path = NULL, *workdir = NULL;
+    int dry_run = 0;
     FILE *learn_file = NULL;
     event_state events;
 
@@ -1180,6 +1199,10 @@ int main(int argc, char **argv)
             }
             continue;
         }
+        if (strcmp(arg, "--dry-run") == 0) {
+            dry_run = 1;
+            continue;
+        }
         for (k = 0; k < sizeof value_options / sizeof value_options[0]; k++) {
             if ((m = option_value(value_options[k], argc, argv, &i, &v)) != 0) {
                 opt = value_options[k];
@@ -1196,6 +1219,9 @@ int main(int argc, char **argv)
         }
         if (strcmp(opt, "--profile") == 0) {
             continue; /* loaded above */
+        } else if (strcmp(opt, "--workdir") == 0) {
+            workdir = v; /* set after the loop: --dry-run may follow */
+            continue;
         } else if (strcmp(opt, "--learn-out") == 0) {
             learn_out = v;
             events.learn = 1;
@@ -1309,6 +1335,14 @@ int main(int argc, char **argv)
     if (!env_given && sl_policy_set_env(p, "PATH", DEFAULT_PATH) != SL_OK) {
         goto setup_failed;
     }
+    if (dry_run && workdir == NULL) {
+        ret = usage_error("--dry-run needs --workdir", NULL);
+        goto out;
+    }
+    if (workdir != NULL &&
+        sl_policy_set_workdir(p, workdir, dry_run ? SL_COW_MANUAL : SL_COW_AUTO) != SL_OK) {
+        goto setup_failed;
+    }
     if (events.learn) {
         /* Read and execute anywhere; write only where --write allows. */
         if (sl_policy_allow_read(p, "/") != SL_OK || sl_policy_allow_exec(p, "/") != SL_OK) {
@@ -1349,6 +1383,11 @@ int main(int argc, char **argv)
         goto setup_failed;
     }
     ret = exit_status(&result, timeout_ms);
+    if (dry_run) {
+        if (sl_child_changes(c, print_change, stderr) != SL_OK || sl_child_abort(c) != SL_OK) {
+            goto setup_failed;
+        }
+    }
     if (events.learn) {
         sl_child_free(c); /* waits for a running callback */
         c = NULL;

@@ -290,6 +290,50 @@
 #define SL_EVENT_TIMEOUT_MS 5000
 
 /**
+ * `sl_policy_set_workdir` mode: commit the changes if the first process exited
+ * with status 0, discard them otherwise (the default).
+ */
+#define SL_COW_AUTO 0
+
+/**
+ * `sl_policy_set_workdir` mode: always commit when the sandbox is over.
+ */
+#define SL_COW_COMMIT 1
+
+/**
+ * `sl_policy_set_workdir` mode: always discard the changes.
+ */
+#define SL_COW_ABORT 2
+
+/**
+ * `sl_policy_set_workdir` mode: leave the upper layer on disk for inspection
+ * (`sl_child_upper_dir` says where); the workdir is not changed.
+ */
+#define SL_COW_KEEP 3
+
+/**
+ * `sl_policy_set_workdir` mode: the host decides after the wait with
+ * `sl_child_commit` or `sl_child_abort` (`sl_child_free` of an undecided child aborts).
+ */
+#define SL_COW_MANUAL 4
+
+/**
+ * `sl_change` kind: the run created this entry.
+ */
+#define SL_CHANGE_ADDED 1
+
+/**
+ * `sl_change` kind: the run changed this entry (content, mode, symlink target, type, or a
+ * file's modification time).
+ */
+#define SL_CHANGE_MODIFIED 2
+
+/**
+ * `sl_change` kind: the run deleted this entry.
+ */
+#define SL_CHANGE_DELETED 3
+
+/**
  * A sandboxed child started by `sl_spawn`.
  *
  * `sl_wait`, `sl_try_wait`, `sl_wait_timeout`, `sl_child_kill` and the getters may
@@ -428,6 +472,34 @@ typedef struct {
  * value is treated as `SL_DENY` with EACCES.
  */
 typedef int (*sl_event_fn)(sl_event *ev, void *userdata);
+
+/**
+ * One change of a run to its workdir, as `sl_child_changes` reports it.
+ */
+typedef struct {
+    /**
+     * `SL_CHANGE_ADDED`, `SL_CHANGE_MODIFIED` or `SL_CHANGE_DELETED`.
+     */
+    int kind;
+    /**
+     * Absolute path beneath the workdir; valid during the callback only.
+     */
+    const char *path;
+    /**
+     * The entry is a directory (after the change; before it for a deletion).
+     */
+    bool is_dir;
+    /**
+     * A commit (complete or failed) has already applied it to the workdir.
+     */
+    bool applied;
+} sl_change;
+
+/**
+ * Called once per change by `sl_child_changes`; return 0 to go on, anything
+ * else to stop.
+ */
+typedef int (*sl_change_fn)(const sl_change *change, void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1017,6 +1089,87 @@ bool sl_child_timed_out(const sl_child *child);
  * nothing outlives its handle.
  */
 void sl_child_free(sl_child *child);
+
+/**
+ * Give the child a copy-on-write view of `dir`.
+ *
+ * The child may create, modify, delete and rename files and directories under
+ * `dir`, but its writes land in a private upper layer (a 0700 directory under
+ * `$TMPDIR`, or `/tmp`) kept by the supervisor; reads see the upper layer over
+ * `dir`. `dir` itself gets read access (and nothing more) in the Landlock
+ * rules: it is never written while the child runs, so a crash, kill or
+ * timeout leaves it as it was. When the sandbox is over, by `mode`:
+ * `SL_COW_AUTO` (commit on exit status 0, abort otherwise), `SL_COW_COMMIT`,
+ * `SL_COW_ABORT`, `SL_COW_KEEP`, or `SL_COW_MANUAL` (`sl_child_commit` /
+ * `sl_child_abort`). Automatic decisions are made by the first wait that
+ * sees the end; a child freed without such a wait (even one still running,
+ * which is killed) is aborted, or kept for `SL_COW_KEEP`. A commit applies each file atomically (a temporary file in the
+ * destination directory, then rename): creations and modifications parents
+ * first, deletions children first.
+ *
+ * `dir` must be an absolute path to an existing directory other than `/`, and
+ * no write rule of the policy may contain it or lie beneath it (checked here
+ * and again by `sl_spawn`). Setting it again replaces the previous workdir.
+ * Returns `SL_OK` or `SL_E_INVALID` (NULL, relative or missing path, not a
+ * directory, unknown mode, writable through a write rule). Not thread-safe
+ * on the same policy. `sl_spawn` refuses a workdir with `SL_E_UNSUPPORTED`
+ * where the kernel lacks Landlock or seccomp user notification, even with
+ * `sl_policy_set_best_effort`. Limits (symlinks, hard links, descriptors
+ * opened before a copy-up, ...) are listed in README.md.
+ */
+int sl_policy_set_workdir(sl_policy *policy,
+                          const char *dir,
+                          int mode);
+
+/**
+ * Apply the changes of a finished child to its workdir.
+ *
+ * For `SL_COW_MANUAL`, to commit a kept (`SL_COW_KEEP`) run after all, or to
+ * retry a commit that failed. Returns `SL_OK` (the upper layer is then
+ * removed), `SL_E_INVALID` (NULL, no workdir, the child still runs, or the
+ * changes were already committed or aborted),
+ * or `SL_E_SYS` when a file could not be applied: the message names it,
+ * lists the changes already applied and where the upper layer stays;
+ * `sl_child_changes` then reports `applied` per change. Not thread-safe on
+ * the same child.
+ */
+int sl_child_commit(sl_child *child);
+
+/**
+ * Discard the changes of a finished child (its upper layer is removed).
+ *
+ * Also discards a kept (`SL_COW_KEEP`) or partly committed upper layer; the
+ * workdir keeps whatever a failed commit had applied. Returns `SL_OK` or
+ * `SL_E_INVALID` (NULL, no workdir, the child still runs, already committed
+ * or aborted). Not thread-safe on the same child.
+ */
+int sl_child_abort(sl_child *child);
+
+/**
+ * Report each change a finished child made to its workdir, sorted by path.
+ *
+ * `fn` is called once per change with an `sl_change` (kind, absolute path,
+ * directory or not, already applied or not) and `userdata`; it returns 0 to
+ * go on, anything else to stop. Works before a decision (a dry run: list,
+ * then `sl_child_abort`), and after one (the list as it was decided; after a
+ * commit each change says whether it was applied). A file the run copied
+ * up but left as it was is not a change. Returns `SL_OK`, or `SL_E_INVALID`
+ * (NULL, no workdir, the child still runs), `SL_E_SYS` (the upper layer
+ * could not be read). Not thread-safe on the same child.
+ */
+int sl_child_changes(const sl_child *child, sl_change_fn fn, void *userdata);
+
+/**
+ * The child's upper layer (a directory holding what the run wrote, mirrored
+ * beneath it), or NULL if `child` is NULL or has no workdir.
+ *
+ * Meaningful for `SL_COW_KEEP` and after a failed commit, when it stays on
+ * disk for inspection: its parent, `$TMPDIR/sandlock-cow-XXXXXX`, also holds
+ * `whiteouts` (the deleted paths, relative to the workdir, each ending with a
+ * NUL byte); the caller removes that directory, or calls `sl_child_abort`.
+ * The string belongs to the handle and is valid until `sl_child_free`.
+ */
+const char *sl_child_upper_dir(const sl_child *child);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -80,6 +80,9 @@ fn unsupported(policy: &Policy) -> Vec<&'static str> {
     if policy.env.inherit || !policy.env.vars.is_empty() {
         out.push("sl_policy_set_env / sl_policy_inherit_env (a spawned child's environment)");
     }
+    if policy.workdir.is_some() {
+        out.push("sl_policy_set_workdir (a copy-on-write workdir needs the supervisor)");
+    }
     if policy.cwd.is_some() {
         out.push("sl_policy_set_cwd (a spawned child's directory)");
     }
@@ -405,6 +408,7 @@ mod tests {
         p.set_limit(Limit::OpenFiles, 64); // per-process: allowed
         p.set_hostname(Some(b"box")).unwrap();
         p.set_proc_view(true);
+        p.set_workdir(std::path::Path::new("/tmp"), 0).unwrap();
         let got = unsupported(&p).join("\n");
         for want in [
             "sl_policy_set_random_seed",
@@ -412,6 +416,7 @@ mod tests {
             "SL_LIMIT_MEMORY",
             "sl_policy_set_hostname",
             "sl_policy_set_proc_view",
+            "sl_policy_set_workdir",
         ] {
             assert!(got.contains(want), "{want} missing from {got}");
         }

@@ -101,7 +101,7 @@ fn carve_dir(
     }
 }
 
-fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
+fn build(policy: &Policy, upper: Option<&Path>) -> Result<Option<OwnedFd>> {
     let abi = crate::features::landlock_abi();
     if abi == 0 {
         return Ok(None);
@@ -144,6 +144,26 @@ fn build(policy: &Policy) -> Result<Option<OwnedFd>> {
         .rules
         .iter()
         .map(|r| (r.path.clone(), rights(r.access, exec_handled)))
+        // The copy-on-write workdir: read only (writes go to the upper layer).
+        .chain(
+            policy
+                .workdir
+                .iter()
+                .map(|(d, _)| (d.clone(), rights(Access::Read, exec_handled))),
+        )
+        // Its upper layer: read, and execute where the workdir may (a program
+        // built in the run is executed from there, `handlers/cow.rs`).
+        .chain(upper.map(|u| {
+            let exec = policy.workdir.as_ref().is_some_and(|(d, _)| {
+                policy
+                    .rules
+                    .iter()
+                    .filter(|r| r.access == Access::Exec)
+                    .any(|r| std::fs::canonicalize(&r.path).is_ok_and(|p| d.starts_with(p)))
+            });
+            let access = if exec { Access::Exec } else { Access::Read };
+            (u.to_path_buf(), rights(access, exec_handled))
+        }))
         .collect();
     // With the /proc view, the child never opens beneath /proc/PID itself.
     let user = if policy.proc_view {
@@ -189,9 +209,15 @@ pub fn ruleset_for(policy: &Policy) -> Result<Arc<Option<OwnedFd>>> {
     if let Some(r) = cache.as_ref() {
         return Ok(r.clone());
     }
-    let r = Arc::new(build(policy)?);
+    let r = Arc::new(build(policy, None)?);
     *cache = Some(r.clone());
     Ok(r)
+}
+
+/// A ruleset for one run with a copy-on-write workdir (not cached): the
+/// policy's, plus read (and execute, where the workdir may) on its upper layer.
+pub fn ruleset_with_upper(policy: &Policy, upper: &Path) -> Result<Arc<Option<OwnedFd>>> {
+    Ok(Arc::new(build(policy, Some(upper))?))
 }
 
 #[cfg(test)]

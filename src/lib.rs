@@ -14,6 +14,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod confine;
+pub mod cow;
 pub mod error;
 pub mod events;
 pub mod features;

@@ -124,6 +124,8 @@ pub struct Policy {
     pub events: Option<crate::events::Handler>,
     /// `/proc` shows only the sandbox's own processes (`handlers/procview.rs`).
     pub proc_view: bool,
+    /// The copy-on-write working directory and what to do with its changes (`cow.rs`).
+    pub workdir: Option<(PathBuf, crate::cow::Mode)>,
     /// The Landlock ruleset built from `rules`, shared by every spawn.
     pub(crate) ruleset: Mutex<Option<Arc<Option<OwnedFd>>>>,
 }
@@ -148,6 +150,7 @@ impl Clone for Policy {
             det: self.det.clone(),
             events: self.events.clone(),
             proc_view: self.proc_view,
+            workdir: self.workdir.clone(),
             ruleset: Mutex::new(None),
         }
     }
@@ -426,5 +429,58 @@ impl Policy {
             self.proc_view = on;
             self.forget_ruleset();
         }
+    }
+}
+
+/// The copy-on-write working directory (`cow.rs`).
+impl Policy {
+    pub fn set_workdir(&mut self, dir: &Path, mode: i32) -> Result<()> {
+        let f = "sl_policy_set_workdir";
+        let Some(m) = crate::cow::Mode::from_i32(mode) else {
+            return Err(Error::invalid(format!(
+                "{f}: mode {mode} is not one of SL_COW_AUTO, SL_COW_COMMIT, SL_COW_ABORT, \
+                 SL_COW_KEEP, SL_COW_MANUAL"
+            )));
+        };
+        check_path(f, dir)?;
+        if !dir.is_dir() {
+            return Err(Error::invalid(format!(
+                "{f}: '{}' is not a directory",
+                dir.display()
+            )));
+        }
+        let canon = std::fs::canonicalize(dir).map_err(|e| {
+            Error::with_errno(
+                crate::error::Code::Invalid,
+                format!("{f}: cannot resolve '{}'", dir.display()),
+                e.raw_os_error().unwrap_or(libc::EINVAL),
+            )
+        })?;
+        if canon == Path::new("/") {
+            return Err(Error::invalid(format!("{f}: the workdir cannot be '/'")));
+        }
+        self.workdir = Some((canon, m));
+        self.forget_ruleset();
+        self.check_workdir(f)
+    }
+
+    /// A workdir must not also be writable directly (a write rule on it, inside
+    /// it or above it would let the child change it in place).
+    pub fn check_workdir(&self, f: &str) -> Result<()> {
+        let Some((dir, _)) = &self.workdir else {
+            return Ok(());
+        };
+        for r in self.rules.iter().filter(|r| r.access == Access::Write) {
+            let w = std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+            if dir.starts_with(&w) || w.starts_with(dir) {
+                return Err(Error::invalid(format!(
+                    "{f}: the workdir '{}' is also writable directly through the write rule \
+                     '{}': drop one of the two",
+                    dir.display(),
+                    r.path.display()
+                )));
+            }
+        }
+        Ok(())
     }
 }

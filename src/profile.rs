@@ -35,7 +35,10 @@ pub const TOP_KEYS: &[&str] = &[
     "limits",
     "network",
     "time",
+    "workdir",
 ];
+/// The keys of `[workdir]`.
+pub const WORKDIR_KEYS: &[&str] = &["path", "mode"];
 /// The keys of `[limits]`.
 pub const LIMIT_KEYS: &[&str] = &[
     "memory",
@@ -318,6 +321,7 @@ impl Doc<'_> {
                 "limits" => self.limits(v, p)?,
                 "network" => self.network(v, p)?,
                 "time" => self.time(v, p)?,
+                "workdir" => self.workdir(v, p)?,
                 _ => return Err(self.unknown(k.span(), "", key, TOP_KEYS)),
             }
         }
@@ -472,6 +476,39 @@ impl Doc<'_> {
                 .map_err(|e| self.setter_error(s.span(), "time.step_ns", e))?;
         }
         Ok(())
+    }
+
+    /// `[workdir]`: `path` (required) and `mode` (default "auto").
+    fn workdir(&self, v: &Spanned<DeValue<'_>>, p: &mut Policy) -> Result<()> {
+        let t = self.table(v, "workdir", WORKDIR_KEYS)?;
+        let mode = match t.get("mode") {
+            None => crate::cow::Mode::Auto,
+            Some(m) => {
+                let s = self.string(m, "workdir.mode")?;
+                match s {
+                    "auto" => crate::cow::Mode::Auto,
+                    "commit" => crate::cow::Mode::Commit,
+                    "abort" => crate::cow::Mode::Abort,
+                    "keep" => crate::cow::Mode::Keep,
+                    "manual" => crate::cow::Mode::Manual,
+                    _ => {
+                        return Err(self.error_at(
+                            m.span(),
+                            "workdir.mode",
+                            format!(
+                                "'{s}' is not one of \"auto\", \"commit\", \"abort\", \"keep\", \"manual\""
+                            ),
+                        ))
+                    }
+                }
+            }
+        };
+        let Some(path) = t.get("path") else {
+            return Err(self.error_at(v.span(), "workdir", "needs path (the directory)"));
+        };
+        let s = self.string(path, "workdir.path")?;
+        p.set_workdir(Path::new(s), mode as i32)
+            .map_err(|e| self.setter_error(path.span(), "workdir.path", e))
     }
 
     /// `time.start`: an offset date-time, or whole seconds since 1970.

@@ -37,6 +37,8 @@ pub struct Child {
     /// With an event handler: the thread that owns reading the socket
     /// (`events.rs`); waiters then wait on `done` instead.
     event_thread: Option<std::thread::JoinHandle<()>>,
+    /// The copy-on-write workdir's state, decided once the sandbox is over.
+    pub(crate) cow: Option<Mutex<crate::cow::Run>>,
 }
 
 /// The exit report (or the supervisor's death), shared with the event thread.
@@ -69,6 +71,17 @@ pub(crate) fn check_kernel(policy: &Policy) -> Result<()> {
         return Err(Error::new(
             Code::Unsupported,
             "sl_spawn: an event handler needs seccomp user notification (Linux 5.0+), which this kernel lacks",
+        ));
+    }
+    if policy.workdir.is_some()
+        && (f & SL_FEATURE_SECCOMP_NOTIFY == 0 || crate::features::landlock_abi() == 0)
+    {
+        // Even in best effort: without Landlock the child could write the
+        // workdir in place, without notifications nothing would be mapped.
+        return Err(Error::new(
+            Code::Unsupported,
+            "sl_spawn: a copy-on-write workdir needs Landlock and seccomp user notification, \
+             which this kernel lacks",
         ));
     }
     if policy.best_effort {
@@ -129,7 +142,15 @@ fn is_open(fd: RawFd) -> bool {
 
 pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
     check_kernel(policy)?;
-    let ruleset = crate::landlock::ruleset_for(policy)?;
+    policy.check_workdir("sl_spawn")?;
+    let cow = match &policy.workdir {
+        Some((dir, mode)) => Some(crate::cow::Run::new(dir, *mode)?),
+        None => None,
+    };
+    let ruleset = match &cow {
+        Some(run) => crate::landlock::ruleset_with_upper(policy, &run.upper())?,
+        None => crate::landlock::ruleset_for(policy)?,
+    };
     let envp = policy.environment();
     let candidates = exec_candidates(argv[0].as_bytes(), &envp);
 
@@ -202,6 +223,12 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
             .map(|r| r.as_bytes().to_vec())
             .collect(),
         proc_view: policy.proc_view,
+        workdir: cow.as_ref().map(|r| {
+            (
+                r.dir.as_os_str().as_bytes().to_vec(),
+                r.state.as_os_str().as_bytes().to_vec(),
+            )
+        }),
     };
     let sock = link::request_spawn(&req.encode(), &fds)?;
 
@@ -238,6 +265,7 @@ pub fn spawn(policy: &Policy, argv: Vec<CString>) -> Result<Child> {
                 done,
                 reader: Mutex::new(()),
                 event_thread,
+                cow: cow.map(Mutex::new),
             })
         }
         Ok(Report::Failed {
@@ -279,7 +307,34 @@ impl Child {
     }
 
     /// How the sandbox ended, waiting at most `timeout_ms` (None = forever).
+    /// With a workdir in an automatic mode, the first wait that sees the end
+    /// also commits, aborts or keeps; a failed commit is this wait's error
+    /// (the next wait returns the outcome).
     pub fn wait_outcome(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
+        let o = self.wait_outcome_raw(timeout_ms)?;
+        if let (Some(o), Some(run)) = (o, &self.cow) {
+            let mut run = run.lock().unwrap_or_else(|e| e.into_inner());
+            run.settle(o.status, "sl_wait")?;
+        }
+        Ok(o)
+    }
+
+    /// The workdir state, or an error naming `func` if the policy had none.
+    pub(crate) fn cow_run(&self, func: &str) -> Result<std::sync::MutexGuard<'_, crate::cow::Run>> {
+        match &self.cow {
+            Some(r) => Ok(r.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Err(Error::invalid(format!(
+                "{func}: the child's policy has no workdir (sl_policy_set_workdir)"
+            ))),
+        }
+    }
+
+    /// True once the exit report has arrived.
+    pub(crate) fn is_over(&self) -> bool {
+        self.outcome().is_some()
+    }
+
+    fn wait_outcome_raw(&self, timeout_ms: Option<u64>) -> Result<Option<Outcome>> {
         if self.event_thread.is_some() {
             return self.wait_event_thread(timeout_ms);
         }
@@ -400,7 +455,15 @@ impl Drop for Child {
     /// below tells it to kill the sandbox too).
     fn drop(&mut self) {
         if self.outcome().is_none() && self.kill(libc::SIGKILL).is_ok() {
-            let _ = self.wait_outcome(Some(10_000));
+            // Not `wait_outcome`: freeing decides nothing about a workdir.
+            let _ = self.wait_outcome_raw(Some(10_000));
+        }
+        // An undecided workdir is discarded when its Run drops; KEEP keeps it.
+        if let Some(run) = &self.cow {
+            let mut run = run.lock().unwrap_or_else(|e| e.into_inner());
+            if run.mode == crate::cow::Mode::Keep && run.decision == crate::cow::Decision::Pending {
+                run.keep();
+            }
         }
         if let Some(t) = self.event_thread.take() {
             // Wake the thread if it still reads (supervisor not answering);

@@ -17,7 +17,7 @@
 mod exec;
 mod fastclock;
 mod insn;
-mod regs;
+pub(crate) mod regs;
 mod selfmode;
 
 pub(crate) use exec::{ExecState, Failure};
@@ -110,6 +110,10 @@ impl Supervisor {
                 }
                 return self.on_exec(pid);
             }
+            libc::PTRACE_EVENT_SECCOMP => {
+                self.on_seccomp_stop(pid);
+                resume(pid, 0);
+            }
             libc::PTRACE_EVENT_STOP => {
                 if self.started.insert(pid) {
                     // First stop of an auto-attached task: it may arrive before its
@@ -140,6 +144,16 @@ impl Supervisor {
             _ => resume(pid, 0),
         }
         false
+    }
+
+    /// A `SECCOMP_RET_TRACE` stop: the copy-on-write workdir's chdir.
+    fn on_seccomp_stop(&mut self, pid: libc::pid_t) {
+        let Some(sb) = self.owner.get(&pid).and_then(|id| self.sandboxes.get(id)) else {
+            return;
+        };
+        if let Some(c) = &sb.cow {
+            c.trace_stop(pid);
+        }
     }
 
     fn adopt(&mut self, child: libc::pid_t, parent: libc::pid_t) {

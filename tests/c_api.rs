@@ -1175,3 +1175,60 @@ fn api_errors_covers_every_function() {
         "tests/c/api_errors.c does not exercise {missing:?}: add NULL/bad-input checks"
     );
 }
+
+/// `sandlock-run --workdir DIR [--dry-run]`: the dry run lists the changes
+/// and leaves DIR alone; without it, exit 0 commits and exit 1 does not.
+#[test]
+fn sandlock_run_workdir() {
+    let w = Work::new("workdir");
+    let exe = w.compile(
+        Lang::C,
+        "c-examples/sandlock-run.c",
+        "sandlock-run",
+        &[],
+        true,
+    );
+    let d = std::env::temp_dir().join(format!("sandlock-cli-cow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("old.txt"), "old\n").unwrap();
+    std::fs::write(d.join("sub/edit.txt"), "1\n").unwrap();
+    let ds = d.to_str().unwrap();
+    let script = "cd \"$0\" && echo new > new.txt && rm old.txt && echo 2 >> sub/edit.txt && mkdir made && cat sub/edit.txt";
+    let run = |extra: &[&str], code: &str| {
+        let mut args = vec!["--system", "--workdir", ds];
+        args.extend_from_slice(extra);
+        let s = format!("{script}; exit {code}");
+        args.extend_from_slice(&["--", "/bin/sh", "-c", &s, ds]);
+        sandlock_run(&exe, &args)
+    };
+    let out = run(&["--dry-run"], "0");
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n2\n");
+    let want = format!("A {ds}/made\nA {ds}/new.txt\nD {ds}/old.txt\nM {ds}/sub/edit.txt\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), want);
+    assert!(d.join("old.txt").exists() && !d.join("new.txt").exists());
+    let out = run(&[], "1");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(d.join("old.txt").exists() && !d.join("new.txt").exists());
+    let out = run(&[], "0");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!d.join("old.txt").exists() && d.join("made").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(d.join("sub/edit.txt")).unwrap(),
+        "1\n2\n"
+    );
+    // Usage and setup errors.
+    let out = sandlock_run(&exe, &["--system", "--dry-run", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = sandlock_run(&exe, &["--system", "--workdir", "rel", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an absolute path"));
+    let out = sandlock_run(
+        &exe,
+        &["--system", "--write", ds, "--workdir", ds, "--", "true"],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("also writable"));
+    std::fs::remove_dir_all(&d).unwrap();
+}

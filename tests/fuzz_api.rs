@@ -260,7 +260,7 @@ impl Fuzz {
 
     fn set_something(&mut self) {
         let p = self.policy();
-        match self.below(20) {
+        match self.below(21) {
             0 => {
                 let s = self.cstring();
                 let code = sl_policy_allow_read(p, Self::ptr(&s));
@@ -378,6 +378,12 @@ impl Fuzz {
                 let code = sl_policy_set_proc_view(p, on);
                 self.check("sl_policy_set_proc_view", code);
             }
+            19 => {
+                let d = self.cstring();
+                let mode = self.below(8) as i32 - 2;
+                let code = sl_policy_set_workdir(p, Self::ptr(&d), mode);
+                self.check("sl_policy_set_workdir", code);
+            }
             _ => {
                 let port = self.rng.next_u32() as u16;
                 let code = sl_policy_allow_tcp_connect(p, port);
@@ -483,6 +489,18 @@ impl Fuzz {
                 let fd = sl_child_pidfd(h);
                 assert!(fd >= 0 || h.is_null(), "sl_child_pidfd gave {fd}");
                 let _ = sl_child_timed_out(h);
+                let _ = sl_child_upper_dir(h);
+                extern "C" fn each(_: *const sl_change, _: *mut std::ffi::c_void) -> i32 {
+                    0
+                }
+                let code = sl_child_changes(h, Some(each), std::ptr::null_mut());
+                self.check("sl_child_changes", code);
+                let code = if self.chance(50) {
+                    sl_child_commit(h)
+                } else {
+                    sl_child_abort(h)
+                };
+                self.check("sl_child_commit/abort", code);
             }
             4 => {
                 // Blocking waits only when the child must end by itself.
@@ -610,6 +628,10 @@ fn null_arguments_everywhere() {
         sl_wait_result(null_c, std::ptr::null_mut()),
         sl_child_kill(null_c, 9),
         sl_confine_self(std::ptr::null()),
+        sl_policy_set_workdir(null_p, null_s, SL_COW_AUTO),
+        sl_child_commit(null_c),
+        sl_child_abort(null_c),
+        sl_child_changes(null_c, None, std::ptr::null_mut()),
     ];
     for (i, code) in codes.into_iter().enumerate() {
         assert_eq!(code, SL_E_INVALID, "call #{i}");
@@ -617,6 +639,7 @@ fn null_arguments_everywhere() {
     assert_eq!(sl_child_pid(null_c), -1);
     assert_eq!(sl_child_pidfd(null_c), -1);
     assert!(!sl_child_timed_out(null_c));
+    assert!(sl_child_upper_dir(null_c).is_null());
     sl_child_free(null_c);
     sl_policy_free(null_p);
     // A NULL-argv spawn with a real policy names the argument.

@@ -170,6 +170,11 @@ fn key_table() -> Vec<(&'static str, &'static str, Setter)> {
         ("sl_policy_set_proc_view", "proc_view = true", |p| {
             p.set_proc_view(true)
         }),
+        (
+            "sl_policy_set_workdir",
+            "[workdir]\npath = \"/tmp\"\nmode = \"keep\"\n",
+            |p| p.set_workdir(std::path::Path::new("/tmp"), 3).unwrap(),
+        ),
     ]
 }
 
@@ -502,6 +507,7 @@ fn documented_example_is_valid_and_complete() {
         ("limits", LIMIT_KEYS),
         ("network", NETWORK_KEYS),
         ("time", TIME_KEYS),
+        ("workdir", sandlock::profile::WORKDIR_KEYS),
     ] {
         for k in keys {
             assert!(

@@ -29,8 +29,11 @@ mod events;
 
 mod child;
 
+mod cow;
+
 pub use child::*;
 pub use confine::*;
+pub use cow::*;
 pub use determinism::*;
 pub use error::*;
 pub use events::*;

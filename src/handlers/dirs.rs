@@ -22,10 +22,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 const MAX_CACHED: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Entry {
-    ino: u64,
-    kind: u8,
-    name: Vec<u8>,
+pub(crate) struct Entry {
+    pub ino: u64,
+    pub kind: u8,
+    pub name: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -48,7 +48,7 @@ pub(crate) fn take_fd(pid: libc::pid_t, fd: i32) -> Option<OwnedFd> {
 }
 
 /// Every entry of the directory open at `dir`, sorted by name.
-fn listing(dir: &OwnedFd) -> Option<Vec<Entry>> {
+pub(crate) fn listing(dir: &OwnedFd) -> Option<Vec<Entry>> {
     let mut out = entries(dir)?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Some(out)
@@ -124,6 +124,17 @@ fn record(e: &Entry, next: u64, wide: bool) -> Vec<u8> {
 impl Dirs {
     /// Answer a directory read; None if not one of ours (or not servable).
     pub fn handle(&mut self, n: &SeccompNotif) -> Option<Reply> {
+        self.handle_with(n, listing)
+    }
+
+    /// `handle` with another source of entries (the copy-on-write workdir's
+    /// merged view); `list` gets the program's directory and returns its
+    /// entries in the order to serve them.
+    pub(crate) fn handle_with(
+        &mut self,
+        n: &SeccompNotif,
+        list: impl FnOnce(&OwnedFd) -> Option<Vec<Entry>>,
+    ) -> Option<Reply> {
         let wide = match n.data.nr as i64 {
             libc::SYS_getdents64 => true,
             libc::SYS_getdents => false,
@@ -133,7 +144,7 @@ impl Dirs {
         let pid = n.pid as libc::pid_t;
         // Errors (EBADF, ENOTDIR, an O_PATH descriptor) are the kernel's to give.
         let dir = take_fd(pid, a[0] as i32)?;
-        self.serve(n, dir, wide, &|_| true, true)
+        self.serve_list(n, dir, wide, list)
     }
 
     /// Answer a directory read of `dir` (our copy of the program's descriptor)
@@ -146,6 +157,22 @@ impl Dirs {
         wide: bool,
         keep: &dyn Fn(&[u8]) -> bool,
         sorted: bool,
+    ) -> Option<Reply> {
+        self.serve_list(n, dir, wide, |d| {
+            let mut list = if sorted { listing(d)? } else { entries(d)? };
+            list.retain(|e| keep(&e.name));
+            Some(list)
+        })
+    }
+
+    /// Answer a directory read of `dir` with the entries `list` gives for it,
+    /// in that order; None if this descriptor cannot be served so.
+    fn serve_list(
+        &mut self,
+        n: &SeccompNotif,
+        dir: OwnedFd,
+        wide: bool,
+        list: impl FnOnce(&OwnedFd) -> Option<Vec<Entry>>,
     ) -> Option<Reply> {
         let a = n.data.args;
         let pid = n.pid as libc::pid_t;
@@ -172,13 +199,7 @@ impl Dirs {
             if self.cache.len() >= MAX_CACHED {
                 self.cache.clear();
             }
-            let mut list = if sorted {
-                listing(&dir)?
-            } else {
-                entries(&dir)?
-            };
-            list.retain(|e| keep(&e.name));
-            self.cache.insert(key, list);
+            self.cache.insert(key, list(&dir)?);
         }
         let list = self.cache.get(&key)?;
         let mut out = Vec::new();

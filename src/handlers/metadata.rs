@@ -49,9 +49,11 @@ pub struct Metadata {
 }
 
 /// What a notified call targets.
+/// `Real`: a path of the supervisor's own (the workdir's upper copy), not followed.
 enum Target {
     Path { dirfd: i32, addr: u64, follow: bool },
     Fd(i32),
+    Real(PathBuf),
 }
 
 /// The change to make.
@@ -106,6 +108,15 @@ impl Metadata {
             Ok((target, change)) => self.apply(n.pid as libc::pid_t, target, change),
             Err(e) => Reply::Errno(e),
         })
+    }
+
+    /// Apply the change `n` asks for to `real` instead of its own target
+    /// (the copy-on-write workdir's upper copy, `cow.rs`).
+    pub fn apply_to(&self, pid: libc::pid_t, n: &SeccompNotif, real: &Path) -> Reply {
+        match self.decode(n) {
+            Ok((_, change)) => self.apply(pid, Target::Real(real.to_path_buf()), change),
+            Err(e) => Reply::Errno(e),
+        }
     }
 
     fn decode(&self, n: &SeccompNotif) -> Result<(Target, Change), i32> {
@@ -263,6 +274,7 @@ impl Metadata {
 fn open_target(pid: libc::pid_t, t: &Target) -> Result<(OwnedFd, bool), i32> {
     let (path, flags, follow) = match *t {
         Target::Fd(fd) => (PathBuf::from(format!("/proc/{pid}/fd/{fd}")), 0, true),
+        Target::Real(ref p) => (p.clone(), libc::O_NOFOLLOW, false),
         Target::Path {
             dirfd,
             addr,

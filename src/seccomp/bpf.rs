@@ -68,6 +68,8 @@ const SECCOMP_RET_TRAP: u32 = 0x0003_0000;
 const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+/// A ptrace stop (`PTRACE_EVENT_SECCOMP`) for the tracer (seccomp(2)).
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 
 /// Layout-compatible with the kernel's `struct seccomp_data`.
 #[repr(C)]
@@ -90,6 +92,8 @@ pub enum Action {
     KillProcess,
     /// Deliver SIGSYS to the thread.
     Trap,
+    /// Stop the thread for its ptrace tracer (which may rewrite the call).
+    Trace,
 }
 
 impl Action {
@@ -101,6 +105,7 @@ impl Action {
             Action::Notify => SECCOMP_RET_USER_NOTIF,
             Action::KillProcess => SECCOMP_RET_KILL_PROCESS,
             Action::Trap => SECCOMP_RET_TRAP,
+            Action::Trace => SECCOMP_RET_TRACE,
         }
     }
 }

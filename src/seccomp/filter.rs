@@ -68,6 +68,8 @@ pub struct FilterOptions {
     pub proc_view: bool,
     /// `sysinfo`, for the memory limit and the task count.
     pub notify_sysinfo: bool,
+    /// The path syscalls of `handlers/cow.rs`: a copy-on-write workdir is set.
+    pub notify_cow: bool,
 }
 
 impl FilterOptions {
@@ -106,6 +108,7 @@ impl FilterOptions {
             notify_denied: req.events & crate::events::KIND_DENIED != 0,
             proc_view: req.proc_view,
             notify_sysinfo: req.proc_view || req.limits[crate::outcome::Limit::Memory.index()] != 0,
+            notify_cow: req.workdir.is_some(),
         }
     }
 
@@ -127,6 +130,7 @@ impl FilterOptions {
             || self.notify_denied
             || self.proc_view
             || self.notify_sysinfo
+            || self.notify_cow
     }
 }
 
@@ -552,6 +556,11 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
     if opts.proc_view {
         // Some (getdents64 with a seed) may already be notified.
         for &sys in crate::handlers::procview::SYSCALLS {
+            // With a workdir, chdir is a trace stop (below): a directory made
+            // in the run must be enterable; the view then does not check it.
+            if opts.notify_cow && sys == libc::SYS_chdir {
+                continue;
+            }
             if !rules.iter().any(|r| r.nr == nr(sys)) {
                 rules.push(rule(sys, Vec::new(), Action::Notify));
             }
@@ -574,6 +583,9 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
         ));
         rules.push(rule(libc::SYS_execveat, Vec::new(), Action::Notify));
     }
+    if opts.notify_cow {
+        cow_rules(opts, &mut rules);
+    }
     if opts.notify_denied {
         for r in &mut rules {
             if r.nr == nr(libc::SYS_clone3) || r.nr == nr(libc::SYS_rseq) {
@@ -593,6 +605,39 @@ pub fn build(opts: &FilterOptions) -> FilterSpec {
     FilterSpec {
         default: Action::Allow,
         rules,
+    }
+}
+
+/// The copy-on-write workdir's path syscalls, unless another rule already
+/// notifies them (the child's first execve stays unmediated, as above).
+fn cow_rules(opts: &FilterOptions, rules: &mut Vec<SyscallRule>) {
+    let extra = crate::handlers::cow::SYSCALLS
+        .iter()
+        .chain(crate::handlers::metadata::SYSCALLS);
+    for &sys in extra {
+        if rules.iter().any(|r| r.nr == nr(sys)) {
+            continue;
+        }
+        let first = ArgTest::MaskedEq {
+            arg: 1,
+            mask: u64::MAX,
+            value: opts.first_exec_argv,
+            low32: false,
+        };
+        let checks = if sys == libc::SYS_execve {
+            vec![(first, Action::Allow)]
+        } else {
+            Vec::new()
+        };
+        // chdir into an upper-only directory, and exec of a program made in
+        // the run, need their path rewritten, which only the tracer can do
+        // (`Cow::trace_stop`).
+        let action = if matches!(sys, libc::SYS_chdir | libc::SYS_execve | libc::SYS_execveat) {
+            Action::Trace
+        } else {
+            Action::Notify
+        };
+        rules.push(rule(sys, checks, action));
     }
 }
 

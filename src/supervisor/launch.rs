@@ -30,7 +30,9 @@ pub const PTRACE_OPTIONS: libc::c_int = libc::PTRACE_O_TRACEEXEC
     | libc::PTRACE_O_TRACEFORK
     | libc::PTRACE_O_TRACEVFORK
     | libc::PTRACE_O_TRACECLONE
-    | libc::PTRACE_O_EXITKILL;
+    | libc::PTRACE_O_EXITKILL
+    // SECCOMP_RET_TRACE stops (only the copy-on-write workdir asks for them: chdir, exec).
+    | libc::PTRACE_O_TRACESECCOMP;
 
 pub struct Started {
     pub pid: libc::pid_t,

@@ -53,6 +53,8 @@ pub(crate) struct Sandbox {
     pub events: Option<crate::handlers::events::Events>,
     /// The /proc view and the memory limit's meminfo/sysinfo (None: the host's).
     pub procview: Option<crate::handlers::procview::ProcView>,
+    /// The copy-on-write workdir's merged view (None: no workdir).
+    pub cow: Option<crate::handlers::cow::Cow>,
 }
 
 pub(crate) struct Supervisor {
@@ -450,6 +452,10 @@ impl Supervisor {
                         .with_deny_list(&req)
                     }),
                     procview: crate::handlers::procview::ProcView::new(&req),
+                    cow: req
+                        .workdir
+                        .as_ref()
+                        .map(|(dir, state)| crate::handlers::cow::Cow::new(dir, state, &req.deny)),
                 };
                 self.owner.insert(st.pid, id);
                 self.started.insert(st.pid);
@@ -742,6 +748,9 @@ impl Supervisor {
             return;
         };
         self.reap_strays();
+        if let Some(c) = &sb.cow {
+            c.save();
+        }
         if let (Some(h), Some(status)) = (&sb.host, sb.main_status) {
             let (end, detail) = sb.cause.unwrap_or((End::from_status(status), 0));
             let msg = Report::Exited {
@@ -845,8 +854,10 @@ fn serve_one(listener: RawFd, sb: &mut Sandbox) {
 fn answer(listener: RawFd, sb: &mut Sandbox, n: &notify::SeccompNotif) -> handlers::Reply {
     let n = *n;
     let reply = sb
-        .net
-        .handle(&n)
+        .cow
+        .as_mut()
+        .and_then(|c| c.handle(listener, &n))
+        .or_else(|| sb.net.handle(&n))
         .or_else(|| sb.metadata.handle(&n))
         .or_else(|| sb.clock.as_mut().and_then(|c| c.handle(listener, &n)))
         .or_else(|| {

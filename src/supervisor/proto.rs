@@ -49,6 +49,8 @@ pub struct SpawnRequest {
     pub bind: Vec<Vec<u8>>,
     /// `/proc` shows only the sandbox's processes (`handlers/procview.rs`).
     pub proc_view: bool,
+    /// The copy-on-write workdir and the run's state directory (`cow.rs`).
+    pub workdir: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Supervisor → host, on the per-child socket.
@@ -211,6 +213,10 @@ impl SpawnRequest {
         e.bytes(&ports);
         let ports: Vec<u8> = self.tcp_bind.iter().flat_map(|p| p.to_le_bytes()).collect();
         e.bytes(&ports).list(&self.bind);
+        match &self.workdir {
+            Some((dir, state)) => e.u8(1).bytes(dir).bytes(state),
+            None => e.u8(0),
+        };
         e.0
     }
 
@@ -263,6 +269,10 @@ impl SpawnRequest {
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
         let bind = d.list()?;
+        let workdir = match d.u8()? {
+            0 => None,
+            _ => Some((d.bytes()?, d.bytes()?)),
+        };
         Ok(SpawnRequest {
             argv,
             envp,
@@ -286,6 +296,7 @@ impl SpawnRequest {
             tcp_connect,
             tcp_bind,
             bind,
+            workdir,
         })
     }
 }
@@ -417,6 +428,7 @@ mod tests {
             tcp_bind: vec![0, 8080],
             bind: vec![b"127.0.0.1:*".to_vec()],
             proc_view: true,
+            workdir: Some((b"/w".to_vec(), b"/tmp/sandlock-cow-x".to_vec())),
         };
         assert_eq!(SpawnRequest::decode(&r.encode()).unwrap(), r);
         let plain = SpawnRequest::default();

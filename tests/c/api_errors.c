@@ -9,7 +9,12 @@
 #include "check.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static const int all_codes[] = {
     SL_E_INVALID, SL_E_NOMEM,   SL_E_UNSUPPORTED, SL_E_SYS,        SL_E_SETUP,
@@ -193,6 +198,15 @@ static void policy_errors(void)
               "policy");
     CHECK_OK(sl_policy_set_proc_view(p, true));
     CHECK_OK(sl_policy_set_proc_view(p, false));
+    CHECK_ERR(sl_policy_set_workdir(NULL, "/tmp", SL_COW_AUTO), SL_E_INVALID,
+              "sl_policy_set_workdir", "policy");
+    CHECK_ERR(sl_policy_set_workdir(p, NULL, SL_COW_AUTO), SL_E_INVALID, "sl_policy_set_workdir",
+              "dir");
+    CHECK_ERR(sl_policy_set_workdir(p, "tmp", SL_COW_AUTO), SL_E_INVALID, "sl_policy_set_workdir",
+              "absolute");
+    CHECK_ERR(sl_policy_set_workdir(p, "/nonexistent-sandlock", SL_COW_KEEP), SL_E_INVALID,
+              "sl_policy_set_workdir", "/nonexistent-sandlock");
+    CHECK_ERR(sl_policy_set_workdir(p, "/tmp", 42), SL_E_INVALID, "sl_policy_set_workdir", "42");
 
     /* Errors do not damage the policy: it still clones. */
     CHECK_OK(sl_policy_clone(p, &q));
@@ -248,6 +262,10 @@ static void child_errors(void)
     CHECK(sl_child_pid(NULL) == -1);
     CHECK(sl_child_pidfd(NULL) == -1);
     CHECK(sl_child_timed_out(NULL) == false);
+    CHECK_ERR(sl_child_commit(NULL), SL_E_INVALID, "sl_child_commit", "child");
+    CHECK_ERR(sl_child_abort(NULL), SL_E_INVALID, "sl_child_abort", "child");
+    CHECK_ERR(sl_child_changes(NULL, NULL, NULL), SL_E_INVALID, "sl_child_changes", NULL);
+    CHECK(sl_child_upper_dir(NULL) == NULL);
 
     CHECK_OK(spawn_argv(p, argv, &c));
     if (c != NULL) {
@@ -269,12 +287,82 @@ static void child_errors(void)
         CHECK(res.signal == 0 && !res.core_dumped && res.limit == 0 && res.syscall == -1);
         CHECK(res.reserved[0] == 0 && res.reserved[1] == 0 && res.reserved[2] == 0 &&
               res.reserved[3] == 0);
+        /* No workdir: nothing to decide. */
+        CHECK_ERR(sl_child_commit(c), SL_E_INVALID, "sl_child_commit", "no workdir");
+        CHECK_ERR(sl_child_abort(c), SL_E_INVALID, "sl_child_abort", "no workdir");
+        CHECK(sl_child_upper_dir(c) == NULL);
         sl_child_free(c);
     }
     sl_policy_free(p);
 }
 
 /* The queries that cannot fail. */
+/* sl_child_changes callback: append "K path\n" to the buffer in userdata. */
+static int add_change(const sl_change *ch, void *userdata)
+{
+    char *buf = (char *)userdata;
+    size_t n = strlen(buf);
+    const char k = ch->kind == SL_CHANGE_ADDED ? 'A' : ch->kind == SL_CHANGE_MODIFIED ? 'M' : 'D';
+    snprintf(buf + n, 1024 - n, "%c %s%s\n", k, strrchr(ch->path, '/') + 1,
+             ch->applied ? " applied" : "");
+    return 0;
+}
+
+/* A copy-on-write workdir from C: the change list, then a manual commit. */
+static void workdir_flow(void)
+{
+    char dir[] = "/tmp/sandlock-c-cow-XXXXXX";
+    char path[64], list[1024] = "";
+    char *const argv[] = {ARG("/bin/sh"), ARG("-c"), ARG("echo x > new; rm old"), NULL};
+    sl_policy *p = system_policy();
+    sl_child *c = NULL;
+    int status = 0;
+    FILE *f;
+    struct stat st;
+
+    if (p == NULL || mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/old", dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fclose(f);
+    }
+    CHECK_OK(sl_policy_set_workdir(p, dir, SL_COW_MANUAL));
+    CHECK_OK(sl_policy_set_cwd(p, dir));
+    if (sl_landlock_abi() == 0) {
+        /* No Landlock (e.g. under valgrind): a workdir is refused, even best effort. */
+        CHECK_ERR(spawn_argv(p, argv, &c), SL_E_UNSUPPORTED, "sl_spawn", "Landlock");
+        CHECK(unlink(path) == 0);
+        CHECK(rmdir(dir) == 0);
+        sl_policy_free(p);
+        return;
+    }
+    CHECK_OK(spawn_argv(p, argv, &c));
+    if (c != NULL) {
+        CHECK_ERR(sl_child_changes(c, NULL, list), SL_E_INVALID, "sl_child_changes", "fn");
+        CHECK_OK(sl_wait(c, &status));
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK(stat(path, &st) == 0); /* not applied yet */
+        CHECK(sl_child_upper_dir(c) != NULL);
+        CHECK_OK(sl_child_changes(c, add_change, list));
+        CHECK(strcmp(list, "A new\nD old\n") == 0);
+        CHECK_OK(sl_child_commit(c));
+        CHECK(stat(path, &st) != 0);
+        CHECK_ERR(sl_child_abort(c), SL_E_INVALID, "sl_child_abort", "already committed");
+        list[0] = '\0';
+        CHECK_OK(sl_child_changes(c, add_change, list));
+        CHECK(strcmp(list, "A new applied\nD old applied\n") == 0);
+        sl_child_free(c);
+    }
+    snprintf(path, sizeof path, "%s/new", dir);
+    CHECK(unlink(path) == 0);
+    CHECK(rmdir(dir) == 0);
+    sl_policy_free(p);
+}
+
 static void queries(void)
 {
     CHECK(sl_version() != NULL && sl_version()[0] != '\0');
@@ -291,6 +379,7 @@ int main(void)
     policy_errors();
     profile_and_confine_errors();
     child_errors();
+    workdir_flow();
     queries();
     sl_policy_free(NULL);
     sl_child_free(NULL);
