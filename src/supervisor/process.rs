@@ -72,6 +72,8 @@ enum Tag {
     Host(u64),
     Listener(u64),
     Feed(u64, usize),
+    /// A connect made on behalf, under way (sandbox, notification id).
+    Connect(u64, u64),
 }
 
 /// Entry from `entry.rs`: returns the exit code.
@@ -220,6 +222,17 @@ impl Supervisor {
                     tags.push(Tag::Feed(id, i));
                 }
             }
+            for (n, fd) in sb.net.connects.fds() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+                tags.push(Tag::Connect(id, n));
+            }
+            if let Some(d) = sb.net.connects.next_deadline() {
+                next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
+            }
             if sb.main_status.is_none() {
                 if let Some(d) = sb.deadline {
                     next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
@@ -278,6 +291,13 @@ impl Supervisor {
                         dead_feeds.push((id, i));
                     }
                 }
+                Tag::Connect(id, n) => {
+                    if let Some(sb) = self.sandboxes.get_mut(&id) {
+                        if let Some(l) = sb.listener.as_ref() {
+                            sb.net.connects.ready(l.as_raw_fd(), n);
+                        }
+                    }
+                }
             }
         }
         for (id, i) in dead_feeds.into_iter().rev() {
@@ -309,6 +329,13 @@ impl Supervisor {
                 handlers::send(l.as_raw_fd(), p.n.id, handlers::Reply::Errno(libc::EACCES));
                 let why = "no decision from the event callback in time";
                 ev.report_denied(host, Events::denied_event(&p, libc::EACCES, why));
+            }
+        }
+        // Connects on behalf: the child's SO_SNDTIMEO, interrupted callers.
+        for sb in self.sandboxes.values_mut() {
+            match sb.listener.as_ref() {
+                Some(l) => sb.net.connects.tick(l.as_raw_fd(), now),
+                None => sb.net.connects.clear(),
             }
         }
         if now >= self.next_limit_check {
@@ -430,6 +457,7 @@ impl Supervisor {
                         connect: rules.clone(),
                         bind: bind_rules.clone(),
                         tcp_bind: req.tcp_bind.clone(),
+                        connects: Default::default(),
                     },
                     exec,
                     events: (req.events != 0).then(|| {
@@ -576,11 +604,13 @@ impl Supervisor {
                 crate::trace::mirror(&sb.exec);
                 let n = p.n;
                 let mut events = sb.events.take();
+                let mut connects = std::mem::take(&mut sb.net.connects);
                 let reply = match events.as_mut() {
-                    Some(e) => e.allow(l, host, p, || answer(l, sb, &n)),
+                    Some(e) => e.allow(l, host, p, &mut connects, || answer(l, sb, &n)),
                     None => handlers::Reply::Errno(libc::EACCES),
                 };
                 sb.events = events;
+                sb.net.connects.absorb(connects);
                 handlers::send(l, n.id, reply);
             }
         }
