@@ -63,6 +63,16 @@ pub(crate) struct Supervisor {
     /// Tasks whose first ptrace stop has been seen (later PTRACE_EVENT_STOPs are group stops).
     pub started: HashSet<libc::pid_t>,
     next_id: u64,
+    /// Spawns between clone and their first exec stop, by pid (`launch.rs`).
+    launching: HashMap<libc::pid_t, Launching>,
+}
+
+/// A spawn under way: the child, its request, who waits for the answer.
+struct Launching {
+    launch: launch::Launch,
+    req: SpawnRequest,
+    reply_to: OwnedFd,
+    exec: crate::trace::ExecState,
 }
 
 #[derive(Clone, Copy)]
@@ -74,6 +84,8 @@ enum Tag {
     Feed(u64, usize),
     /// A connect made on behalf, under way (sandbox, notification id).
     Connect(u64, u64),
+    /// The status socket of a spawn under way (its child's pid).
+    Launch(libc::pid_t),
 }
 
 /// Entry from `entry.rs`: returns the exit code.
@@ -130,6 +142,7 @@ pub fn main() -> i32 {
         owner: HashMap::new(),
         started: HashSet::new(),
         next_id: 1,
+        launching: HashMap::new(),
     };
     while sup.iterate() {}
     // The host is gone: nothing may outlive it.
@@ -137,6 +150,7 @@ pub fn main() -> i32 {
     for id in ids {
         sup.kill_tree(id);
     }
+    sup.launching.clear(); // kills and reaps them
     0
 }
 
@@ -194,6 +208,16 @@ impl Supervisor {
             },
         ];
         let mut tags = vec![Tag::Ctl, Tag::Sig];
+        for (&pid, l) in &self.launching {
+            if let Some(fd) = l.launch.status_fd() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                tags.push(Tag::Launch(pid));
+            }
+        }
         let mut next_deadline: Option<Instant> = None;
         for (&id, sb) in &self.sandboxes {
             if let Some(h) = &sb.host {
@@ -291,6 +315,7 @@ impl Supervisor {
                         dead_feeds.push((id, i));
                     }
                 }
+                Tag::Launch(pid) => self.on_launch(pid, None),
                 Tag::Connect(id, n) => {
                     if let Some(sb) = self.sandboxes.get_mut(&id) {
                         if let Some(l) = sb.listener.as_ref() {
@@ -409,13 +434,51 @@ impl Supervisor {
             }
             r => r.is_ok(),
         };
+        // Started here, finished from the loop (`on_launch`): other requests,
+        // notifications and stops are served while this child sets up and execs.
         match launch::start(&req, RequestFds { stdio, ruleset }) {
+            Ok(launch) => {
+                let exec = crate::trace::ExecState::new(&req, launch.pid, cpuid_ok);
+                let l = Launching {
+                    launch,
+                    req,
+                    reply_to,
+                    exec,
+                };
+                self.launching.insert(l.launch.pid, l);
+            }
+            Err(e) => fail(&reply_to, e),
+        }
+        true
+    }
+
+    /// The status socket (`status` None) or a wait status of the spawn under
+    /// way of `pid`; once it is over, its answer.
+    fn on_launch(&mut self, pid: libc::pid_t, status: Option<i32>) {
+        let Some(l) = self.launching.get_mut(&pid) else {
+            return;
+        };
+        let step = match status {
+            None => l.launch.on_status(&l.req),
+            Some(s) => l.launch.on_wait(&l.req, s, &mut l.exec),
+        };
+        if let launch::Step::Done(result) = step {
+            if let Some(l) = self.launching.remove(&pid) {
+                self.launched(l, result);
+            }
+        }
+    }
+
+    /// A spawn is over: the sandbox starts, or the host hears why not.
+    fn launched(&mut self, l: Launching, result: Result<launch::Started, Error>) {
+        let Launching {
+            req,
+            reply_to,
+            exec,
+            ..
+        } = l;
+        match result {
             Ok(st) => {
-                let mut exec = crate::trace::ExecState::new(&req, st.pid, cpuid_ok);
-                if let Err(e) = crate::trace::first_exec(st.pid, &mut exec) {
-                    fail(&reply_to, e);
-                    return true;
-                }
                 let id = self.next_id;
                 self.next_id += 1;
                 let rules: Vec<crate::handlers::net::ConnectRule> = req
@@ -490,7 +553,6 @@ impl Supervisor {
             }
             Err(e) => fail(&reply_to, e),
         }
-        true
     }
 
     fn on_sigchld(&mut self) {
@@ -505,6 +567,10 @@ impl Supervisor {
             let pid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL | libc::WNOHANG) };
             if pid <= 0 {
                 break;
+            }
+            if self.launching.contains_key(&pid) {
+                self.on_launch(pid, Some(st));
+                continue;
             }
             self.on_wait_status(pid, st);
         }
@@ -738,7 +804,7 @@ impl Supervisor {
             .split_whitespace()
             .filter_map(|p| p.parse::<libc::pid_t>().ok())
         {
-            if self.owner.contains_key(&pid) {
+            if self.owner.contains_key(&pid) || self.launching.contains_key(&pid) {
                 continue;
             }
             // SAFETY: our own child, not yet reaped, so the pid is still it.
