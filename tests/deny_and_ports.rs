@@ -423,3 +423,34 @@ fn nothing_of_a_pending_connect_outlives_its_sandbox() {
     a.kill(libc::SIGKILL);
     a.wait();
 }
+
+#[test]
+fn one_sandbox_cannot_hold_unbounded_supervisor_fds_with_pending_connects() {
+    let (_l, _fill, port) = blackhole();
+    let mut p = Policy::system();
+    p.timeout_ms(20_000);
+    let rule = c(&format!("127.0.0.1:{port}"));
+    assert_eq!(sl_policy_allow_connect(p.0, rule.as_ptr()), SL_OK);
+    // 70 threads connect at once: 64 wait (MAX_PENDING), the others are told
+    // EINPROGRESS at once, as after an expired SO_SNDTIMEO.
+    let code = "import socket, sys, threading, time, os
+port = int(sys.argv[1])
+done = []
+def go():
+    s = socket.socket()
+    try:
+        s.connect(('127.0.0.1', port)); done.append('connected')
+    except OSError as e: done.append(e.errno)
+for i in range(70):
+    threading.Thread(target=go, daemon=True).start()
+time.sleep(1.5)
+print(sorted(done), flush=True)
+os._exit(0)";
+    let (st, out) = p.run(&["python3", "-c", code, &port.to_string()]);
+    assert_eq!(exited(st), Some(0), "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("{:?}", [libc::EINPROGRESS; 6]),
+        "not 6 immediate answers"
+    );
+}

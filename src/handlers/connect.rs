@@ -33,6 +33,11 @@
 //!   entry is dropped (the kernel's connect also continues in the background
 //!   after EINTR; a restarted call arrives as a new notification and finds
 //!   the attempt under way). Whatever is pending is closed with its sandbox.
+//! - Each pending connect holds one descriptor in the supervisor, which serves
+//!   every sandbox of the host: past `MAX_PENDING` connects under way in one
+//!   sandbox, a further blocking connect is answered at once with the answer
+//!   of an expired SO_SNDTIMEO (EINPROGRESS; the attempt goes on), instead of
+//!   letting one sandbox use up the supervisor's descriptors.
 
 use super::Reply;
 use crate::seccomp::notify;
@@ -41,6 +46,9 @@ use std::time::{Duration, Instant};
 
 /// How often pending callers are checked for having been interrupted.
 const RECHECK: Duration = Duration::from_millis(100);
+
+/// Connects under way at once in one sandbox (one supervisor fd each).
+pub const MAX_PENDING: usize = 64;
 
 /// One connect under way for notification `id`.
 struct Connecting {
@@ -86,6 +94,9 @@ impl Connects {
             if let Some(r) = finish(&c) {
                 return r;
             }
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return Reply::Errno(errno);
         }
         self.pending.push(c);
         if self.next_check.is_none() {
