@@ -316,9 +316,21 @@ pub(crate) fn mirror(st: &ExecState) {
     selfmode::mirror(st.tsc, st.cpuid);
 }
 
-/// The first exec of a new sandbox, awaited by the supervisor before it tells
-/// the host that the spawn worked, so that a program that cannot be made
-/// deterministic fails `sl_spawn` with the reason instead of running.
+/// A stop of a new sandbox's first process before its first exec (a signal,
+/// a group stop): pass any signal on and let it go on to its exec.
+pub(crate) fn resume_before_exec(pid: libc::pid_t, status: i32) {
+    let sig = if status >> 16 == 0 {
+        libc::WSTOPSIG(status)
+    } else {
+        0
+    };
+    resume(pid, sig);
+}
+
+/// The first exec stop of a new sandbox, awaited (from the supervisor's loop)
+/// before it tells the host that the spawn worked, so that a program that
+/// cannot be made deterministic fails `sl_spawn` with the reason instead of
+/// running. On error the process is gone (reaped).
 pub(crate) fn first_exec(pid: libc::pid_t, st: &mut ExecState) -> Result<(), Error> {
     mirror(st);
     let reap = || {
@@ -334,45 +346,18 @@ pub(crate) fn first_exec(pid: libc::pid_t, st: &mut ExecState) -> Result<(), Err
             }
         }
     };
-    loop {
-        let mut status = 0;
-        // SAFETY: waiting for our own traced child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-        if r < 0 {
-            if crate::error::last_errno() == libc::EINTR {
-                continue;
-            }
-            return Err(Error::last_os("sl_spawn: waiting for the program's exec"));
-        }
-        if !libc::WIFSTOPPED(status) {
-            return Err(Error::new(
-                Code::Exec,
-                format!("sl_spawn: the program died while starting (wait status {status:#x})"),
-            ));
-        }
-        if status >> 16 != libc::PTRACE_EVENT_EXEC {
-            // Not yet exec'd: pass any signal on and keep waiting.
-            let sig = if status >> 16 == 0 {
-                libc::WSTOPSIG(status)
-            } else {
-                0
-            };
+    match exec::at_exec(st, pid, 0) {
+        Ok(sig) => {
             resume(pid, sig);
-            continue;
+            Ok(())
         }
-        return match exec::at_exec(st, pid, 0) {
-            Ok(sig) => {
-                resume(pid, sig);
-                Ok(())
-            }
-            Err(Failure::Died(s)) => Err(Error::new(
-                Code::Exec,
-                format!("sl_spawn: the program died while starting (wait status {s:#x})"),
-            )),
-            Err(Failure::Refused(why)) => {
-                reap();
-                Err(Error::new(Code::Unsupported, format!("sl_spawn: {why}")))
-            }
-        };
+        Err(Failure::Died(s)) => Err(Error::new(
+            Code::Exec,
+            format!("sl_spawn: the program died while starting (wait status {s:#x})"),
+        )),
+        Err(Failure::Refused(why)) => {
+            reap();
+            Err(Error::new(Code::Unsupported, format!("sl_spawn: {why}")))
+        }
     }
 }

@@ -510,6 +510,34 @@ fn connect_denial_is_reported() {
 }
 
 #[test]
+fn an_allowed_connect_that_never_completes_stalls_no_other_sandbox() {
+    let (_l, _fill, port) = blackhole();
+    let mut p = Policy::system();
+    p.timeout_ms(20_000);
+    let rule = std::ffi::CString::new(format!("127.0.0.1:{port}")).unwrap();
+    assert_eq!(sl_policy_allow_connect(p.0, rule.as_ptr()), SL_OK);
+    let r = Rules::new(vec![]);
+    with_handler(&p, SL_EVENT_CONNECT, &r);
+    // SO_SNDTIMEO 500 ms: the allowed connect, made by the supervisor, ends
+    // with EINPROGRESS as it would natively.
+    let code = "import socket, sys, struct\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', 0, 500000))\nprint('connecting', flush=True)\ntry:\n    s.connect(('127.0.0.1', int(sys.argv[1]))); print('connected')\nexcept OSError as e: print('errno', e.errno)";
+    let (a, out) = p
+        .spawn_captured(&["python3", "-c", code, &port.to_string()])
+        .unwrap();
+    assert_eq!(read_line(&out), "connecting");
+    std::thread::sleep(Duration::from_millis(100));
+    // Meanwhile another sandbox is served at once.
+    let t = Instant::now();
+    let (st, b) = Policy::system().run(&["/bin/true"]);
+    let took = t.elapsed();
+    assert_eq!(exited(st), Some(0), "{b}");
+    assert!(took < Duration::from_millis(2000), "B took {took:?}");
+    assert_eq!(exited(a.wait()), Some(0));
+    assert_eq!(read_all(out), format!("errno {}\n", libc::EINPROGRESS));
+    assert!(r.seen().iter().any(|s| s.contains(&format!(":{port} "))));
+}
+
+#[test]
 fn racing_thread_cannot_swap_the_connected_port() {
     let prog = probe("connrace", &["-pthread"]);
     let (ok, deny) = (listener(), listener());

@@ -137,3 +137,60 @@ fn a_host_with_a_gigabyte_touched_still_spawns() {
     }
     assert_eq!(big[4096], 1);
 }
+
+/// Spawns that fail at their first exec stop (the supervisor cannot prepare
+/// the new image) and spawns that work, from 8 threads at once: each gets its
+/// own answer, and nothing of the failed ones is left.
+#[test]
+fn first_exec_failures_come_back_from_their_own_spawn() {
+    let _g = serial();
+    // SAFETY: geteuid has no side effects.
+    if unsafe { libc::geteuid() } == 0 {
+        // Root reads an execute-only file anyway (CAP_DAC_OVERRIDE), so its
+        // process stays readable; tests/unprivileged.sh runs this as a user.
+        eprintln!("skipped as root: run by tests/unprivileged.sh");
+        return;
+    }
+    // An execute-only program: its process is not dumpable, so the
+    // supervisor (without capabilities) cannot read its auxv to seed it.
+    let dir = scratch();
+    let prog = dir.join("true-exec-only");
+    std::fs::copy("/bin/true", &prog).unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o111)).unwrap();
+    let mut p = Policy::system();
+    p.read(&dir.to_string_lossy()).seed(1);
+    let p = Arc::new(p);
+    let prog = Arc::new(prog.to_string_lossy().into_owned());
+    let workers: Vec<_> = (0..8)
+        .map(|t| {
+            let (p, prog) = (p.clone(), prog.clone());
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    if (t + i) % 2 == 0 {
+                        let Err((code, msg)) = p.spawn(&[prog.as_str()]) else {
+                            panic!("an execute-only program ran seeded")
+                        };
+                        assert_eq!(code, sandlock::ffi::SL_E_UNSUPPORTED, "{msg}");
+                        assert!(msg.contains("auxv"), "{msg}");
+                    } else {
+                        let c = p.spawn(&["/bin/true"]).unwrap();
+                        assert_eq!(exited(c.wait()), Some(0));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let sup = sandlock::supervisor::link::supervisor_pid().expect("supervisor");
+    let t = std::time::Instant::now();
+    while !children_of(sup).is_empty() && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        children_of(sup),
+        Vec::<i32>::new(),
+        "left under the supervisor"
+    );
+}

@@ -319,8 +319,10 @@ pub extern "C" fn sl_policy_allow_udp(policy: *mut sl_policy, on: bool) -> c_int
 /// Examples: "10.0.0.0/8:443", "127.0.0.1:*" (any port), "[fd00::]/8:22". IPv4
 /// rules also match v4-mapped IPv6 addresses. The supervisor copies the address
 /// once, checks it, and connects the child's own socket itself, so the address
-/// checked is the one connected to (no TOCTOU); a blocking connect made this way
-/// waits at most 5 s. Connections matching no rule are left to the port rules
+/// checked is the one connected to (no TOCTOU). The supervisor never waits for
+/// it: a blocking connect takes as long as it would natively (the kernel's own
+/// timeout, or the socket's SO_SNDTIMEO, then EINPROGRESS) while other calls and
+/// sandboxes are served. Connections matching no rule are left to the port rules
 /// of `sl_policy_allow_tcp_connect`. Returns `SL_OK` or `SL_E_INVALID` (NULL, or
 /// a rule that does not parse; the message says why).
 #[no_mangle]

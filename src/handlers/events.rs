@@ -188,10 +188,15 @@ fn connect_event(
         if !notify::id_valid(listener, n.id) {
             return Err(Reply::Done);
         }
+        // No IPv4/IPv6 address (AF_UNSPEC disconnects, another family or a
+        // short address is refused): such a connect never waits.
         return Err(if bind {
             net::bind_sock(&sock, &raw)
         } else {
-            net::connect_sock(&sock, &raw)
+            match super::connect::connect_once(sock.as_raw_fd(), &raw) {
+                Ok(()) => Reply::Value(0),
+                Err(e) => Reply::Errno(e),
+            }
         });
     };
     let ev = Event {
@@ -491,14 +496,17 @@ impl Events {
 
     /// Carry out an allowed call; `other` is the answer of the usual handlers
     /// (identity, random…), which keep serving the files they synthesize.
-    /// A connect the policy refuses is reported to `host` (`KIND_DENIED`).
+    /// A connect the policy refuses is reported to `host` (`KIND_DENIED`);
+    /// one it allows is started in `connects` (`Reply::Done` while under way).
     pub fn allow(
         &mut self,
         listener: RawFd,
         host: Option<RawFd>,
         p: Pending,
+        connects: &mut super::connect::Connects,
         other: impl FnOnce() -> Reply,
     ) -> Reply {
+        let id = p.n.id;
         let refusal = match p.what {
             What::Connect { bind: false, .. } => Some(
                 "allowed by the event callback but not by the policy's TCP ports or destination rules",
@@ -555,7 +563,7 @@ impl Events {
                 if bind && self.bind_allowed(&sock, ip, port) {
                     net::bind_sock(&sock, &raw)
                 } else if !bind && self.connect_allowed(&sock, ip, port) {
-                    net::connect_sock(&sock, &raw)
+                    connects.start(id, sock, &raw)
                 } else {
                     if let Some(ev) = refusal {
                         self.report_denied(host, ev);

@@ -13,7 +13,9 @@
 //!   notified, the address is copied once, and a matching connect is made *by
 //!   the supervisor* on the child's own socket (taken with `pidfd_getfd`), so
 //!   the address decided on is the one connected to. Everything else goes on to
-//!   Landlock's port rules unchanged.
+//!   Landlock's port rules unchanged. The connect is only started there and
+//!   finished from the poll loop, so a slow destination never stalls the
+//!   supervisor (`connect.rs`).
 //! - Bind rules (`sl_policy_allow_bind`, "CIDR:port" of the local address)
 //!   work the same way for `bind()`: a matching bind is done by the supervisor
 //!   on the child's socket with the copied address; others go on to Landlock.
@@ -111,11 +113,13 @@ pub struct Net {
     pub bind: Vec<ConnectRule>,
     /// TCP bind ports (for a listen that would take an ephemeral port).
     pub tcp_bind: Vec<u16>,
+    /// Connects made on behalf that are still under way.
+    pub connects: super::connect::Connects,
 }
 
 impl Net {
     /// Answer a network call, or None if `n` is not one handled here.
-    pub fn handle(&self, n: &SeccompNotif) -> Option<Reply> {
+    pub fn handle(&mut self, n: &SeccompNotif) -> Option<Reply> {
         let a = n.data.args;
         match n.data.nr as i64 {
             libc::SYS_socket => Some(self.socket(a[0] as i32, a[1] as i32 & 0xf, a[2] as i32)),
@@ -148,7 +152,7 @@ impl Net {
         }
     }
 
-    fn connect(&self, n: &SeccompNotif) -> Reply {
+    fn connect(&mut self, n: &SeccompNotif) -> Reply {
         let pid = n.pid as libc::pid_t;
         let [fd, addr, len, ..] = n.data.args;
         let len = (len as usize).min(128);
@@ -159,7 +163,10 @@ impl Net {
         let dest = destination(&raw);
         match dest {
             Some((ip, port)) if self.connect.iter().any(|r| r.matches(ip, port)) => {
-                connect_for(pid, fd as i32, &raw)
+                match child_fd(pid, fd as i32) {
+                    Ok(sock) => self.connects.start(n.id, sock, &raw),
+                    Err(e) => Reply::Errno(e),
+                }
             }
             // Not ours to allow: Landlock's port rules decide.
             _ => Reply::Continue,
@@ -329,14 +336,6 @@ pub fn destination(raw: &[u8]) -> Option<(IpAddr, u16)> {
     }
 }
 
-/// Connect the child's socket `fd` to the copied address `raw`, from here.
-fn connect_for(pid: libc::pid_t, fd: i32, raw: &[u8]) -> Reply {
-    match child_fd(pid, fd) {
-        Ok(sock) => connect_sock(&sock, raw),
-        Err(e) => Reply::Errno(e),
-    }
-}
-
 /// A duplicate of descriptor `fd` of the process that thread `pid` belongs to.
 pub fn child_fd(pid: libc::pid_t, fd: i32) -> Result<OwnedFd, i32> {
     let tgid = crate::procfs::tgid(pid).unwrap_or(pid);
@@ -373,60 +372,6 @@ pub fn sockopt(sock: &OwnedFd, opt: i32) -> Result<i32, i32> {
         Err(crate::error::last_errno())
     } else {
         Ok(v)
-    }
-}
-
-/// Connect `sock` (the child's socket, duplicated here) to the copied address `raw`.
-pub fn connect_sock(sock: &OwnedFd, raw: &[u8]) -> Reply {
-    // The socket is shared with the child: a blocking connect would block the
-    // supervisor. Bound it (SO_SNDTIMEO also bounds connect) and restore after.
-    let mut old = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 0,
-    };
-    let mut olen = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-    let t = libc::timeval {
-        tv_sec: 5,
-        tv_usec: 0,
-    };
-    // SAFETY: socket options on our duplicate, with correctly sized buffers.
-    let r = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&mut old as *mut libc::timeval).cast(),
-            &mut olen,
-        );
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&t as *const libc::timeval).cast(),
-            olen,
-        );
-        let r = libc::connect(
-            sock.as_raw_fd(),
-            raw.as_ptr().cast(),
-            raw.len() as libc::socklen_t,
-        );
-        let e = crate::error::last_errno();
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&old as *const libc::timeval).cast(),
-            olen,
-        );
-        if r < 0 {
-            Err(e)
-        } else {
-            Ok(())
-        }
-    };
-    match r {
-        Ok(()) => Reply::Value(0),
-        Err(e) => Reply::Errno(e),
     }
 }
 

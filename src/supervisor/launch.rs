@@ -4,7 +4,16 @@
 //! itself with raw syscalls (`child.rs`), sends back its seccomp listener, and
 //! waits on a pipe; we attach with `PTRACE_SEIZE` so that no exec goes unseen,
 //! release it, and learn from the status socket whether its exec worked (the
-//! socket is close-on-exec: EOF means success).
+//! socket is close-on-exec: EOF means success) and from its first exec stop
+//! whether the new image could be prepared.
+//!
+//! Only the preparation and the `clone` happen in the request: the rest is a
+//! `Launch` driven by the supervisor's poll loop (the status socket is polled,
+//! the child's wait statuses are handed to it), so spawns from many host
+//! threads overlap and nothing else waits while a child sets up and execs.
+//! The child runs on our memory (CLONE_VM) until its exec or exit: that memory
+//! is kept in the `Launch` until EOF on the status socket (close-on-exec fds
+//! are closed after the new mm is in place), the exec stop, or its reaping.
 
 use super::proto::SpawnRequest;
 use super::sock;
@@ -119,15 +128,6 @@ fn pointers(list: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// Reap a child that failed before or at exec (it may be traced already).
-fn reap(pid: libc::pid_t) {
-    let mut st = 0;
-    // SAFETY: waiting for our own child; __WALL also reaps a traced one.
-    while unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } < 0
-        && crate::error::last_errno() == libc::EINTR
-    {}
-}
-
 /// Turn the child's (stage, errno) record into the error the host will see.
 fn stage_error(req: &SpawnRequest, stage: Stage, errno: i32) -> Error {
     let prog = String::from_utf8_lossy(req.argv.first().map(|v| v.as_slice()).unwrap_or(b"?"))
@@ -175,28 +175,8 @@ fn stage_error(req: &SpawnRequest, stage: Stage, errno: i32) -> Error {
     }
 }
 
-/// Read the child's record after the go byte: EOF = exec happened.
-fn read_record(fd: RawFd) -> Result<Option<(Stage, i32)>> {
-    let mut buf = [0u8; 16];
-    let (n, _) = sock::recv(fd, &mut buf, false)
-        .map_err(|e| Error::sys("reading the child's status", e.raw_os_error().unwrap_or(0)))?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if n == 6 && buf[0] == b'E' {
-        let stage = Stage::from_u8(buf[1]).unwrap_or(Stage::Exec);
-        return Ok(Some((
-            stage,
-            i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]),
-        )));
-    }
-    Err(Error::new(
-        Code::Internal,
-        "unexpected record from the child",
-    ))
-}
-
-pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
+/// Prepare and clone the child; the rest happens in `Launch`, from the poll loop.
+pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Launch> {
     let candidates = cstrings(&req.candidates, "the program path")?;
     let argv = cstrings(&req.argv, "an argument")?;
     let envp = cstrings(&req.envp, "an environment variable")?;
@@ -248,8 +228,9 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
     });
 
     // SAFETY: the child runs `child_main` on its own stack with `args`; both, and every
-    // buffer `args` points to, stay alive until the status socket reports exec or exit
-    // (EOF), which is awaited below on every path before they are dropped.
+    // buffer `args` points to, move (their heap and mmap addresses unchanged) into the
+    // returned `Launch`, which frees them only once the child has exec'd or is gone:
+    // EOF on the status socket, its exec stop, or its reaping (`Launch` below).
     let pid = unsafe {
         libc::clone(
             child_main,
@@ -264,96 +245,250 @@ pub fn start(req: &SpawnRequest, fds: RequestFds) -> Result<Started> {
     drop(status_child);
     drop(go_child);
 
-    let fail_and_reap = |e: Error| -> Error {
-        // Wait for EOF: the child no longer uses our memory once it has exited.
-        let mut b = [0u8; 16];
-        while matches!(sock::recv(status_ours.as_raw_fd(), &mut b, false), Ok((n, _)) if n > 0) {}
-        reap(pid);
-        e
-    };
+    Ok(Launch {
+        pid,
+        status: Some(status_ours),
+        go: Some(go_ours),
+        pidfd: None,
+        listener: None,
+        owned: true,
+        memory: Some(ChildMemory {
+            _args: args,
+            _stack: stack,
+            _filter: filter,
+            _strings: (candidates, argv, envp, cwd),
+            _pointers: (cand_p, argv_p, envp_p),
+            _fds: fds,
+        }),
+    })
+}
 
-    // 1. The listener, or the record of a failed setup.
-    let mut buf = [0u8; 16];
-    let (n, mut got) = match sock::recv(status_ours.as_raw_fd(), &mut buf, false) {
-        Ok(x) => x,
-        Err(e) => {
-            return Err(fail_and_reap(Error::sys(
-                "receiving the seccomp listener",
-                e.raw_os_error().unwrap_or(0),
-            )))
+/// What the child runs on until its exec or exit: it shares our memory
+/// (CLONE_VM), so none of it may be freed before.
+struct ChildMemory {
+    _args: Box<ChildArgs>,
+    _stack: Stack,
+    _filter: Vec<libc::sock_filter>,
+    _strings: (Vec<CString>, Vec<CString>, Vec<CString>, Option<CString>),
+    _pointers: (
+        Vec<*const libc::c_char>,
+        Vec<*const libc::c_char>,
+        Vec<*const libc::c_char>,
+    ),
+    _fds: RequestFds,
+}
+
+/// A child between `clone` and its first exec stop. The supervisor goes on
+/// serving everything else meanwhile: it polls `status_fd` (the listener or
+/// a setup error, then EOF at the exec) and hands this child's wait statuses
+/// to `on_wait` (its exit, or the exec stop, which finishes the spawn).
+pub struct Launch {
+    pub pid: libc::pid_t,
+    status: Option<OwnedFd>,
+    /// Our end of the go pipe; None once the child was attached and released.
+    go: Option<OwnedFd>,
+    pidfd: Option<OwnedFd>,
+    listener: Option<OwnedFd>,
+    /// The child is ours to kill: not reaped, not handed over to a sandbox.
+    owned: bool,
+    memory: Option<ChildMemory>,
+}
+
+/// Where a launch stands after an event.
+pub enum Step {
+    Wait,
+    /// Over: the sandbox's first process runs its program (and is the
+    /// caller's now), or the spawn failed (the child is then reaped).
+    Done(Result<Started>),
+}
+
+/// SIGKILL our child and wait until it is gone (it may be traced).
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: killing our own child, not yet reaped (so the pid is still it).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    loop {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+        let gone = r == pid && (libc::WIFEXITED(st) || libc::WIFSIGNALED(st));
+        if gone || (r < 0 && crate::error::last_errno() != libc::EINTR) {
+            break;
         }
-    };
-    let listener = match (n, buf[0]) {
-        (1, b'L') if got.len() == 1 => Some(got.remove(0)),
-        (1, b'N') => None,
-        (6, b'E') => {
-            let stage = Stage::from_u8(buf[1]).unwrap_or(Stage::Signals);
-            let errno = i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]);
-            return Err(fail_and_reap(stage_error(req, stage, errno)));
+    }
+}
+
+impl Launch {
+    /// The status socket, while it still has something to say.
+    pub fn status_fd(&self) -> Option<RawFd> {
+        self.status.as_ref().map(|s| s.as_raw_fd())
+    }
+
+    /// Fail: the child is killed and reaped, and its memory then freed.
+    fn fail(&mut self, e: Error) -> Step {
+        kill_and_reap(self.pid);
+        self.owned = false;
+        self.memory = None;
+        Step::Done(Err(e))
+    }
+
+    /// The status socket is readable.
+    pub fn on_status(&mut self, req: &SpawnRequest) -> Step {
+        let Some(fd) = self.status_fd() else {
+            return Step::Wait;
+        };
+        let mut buf = [0u8; 16];
+        let (n, mut got) = match sock::recv(fd, &mut buf, true) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Wait,
+            Err(e) => {
+                return self.fail(Error::sys(
+                    "reading the child's status",
+                    e.raw_os_error().unwrap_or(0),
+                ))
+            }
+        };
+        if self.go.is_none() {
+            // Released: EOF when it has exec'd, else the record of a failed exec.
+            return match (n, buf[0]) {
+                (0, _) => {
+                    // Its memory is its own now; ours can go. The exec stop follows.
+                    self.memory = None;
+                    self.status = None;
+                    Step::Wait
+                }
+                (6, b'E') => {
+                    let stage = Stage::from_u8(buf[1]).unwrap_or(Stage::Exec);
+                    let errno = i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]);
+                    self.fail(stage_error(req, stage, errno))
+                }
+                _ => self.fail(Error::new(
+                    Code::Internal,
+                    "unexpected record from the child",
+                )),
+            };
         }
-        (0, _) => {
-            reap(pid);
-            return Err(Error::new(
-                Code::Setup,
-                "sl_spawn: the child died during setup",
+        // 1. The listener, or the record of a failed setup.
+        self.listener = match (n, buf[0]) {
+            (1, b'L') if got.len() == 1 => Some(got.remove(0)),
+            (1, b'N') => None,
+            (6, b'E') => {
+                let stage = Stage::from_u8(buf[1]).unwrap_or(Stage::Signals);
+                let errno = i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]);
+                return self.fail(stage_error(req, stage, errno));
+            }
+            (0, _) => {
+                return self.fail(Error::new(
+                    Code::Setup,
+                    "sl_spawn: the child died during setup",
+                ))
+            }
+            _ => {
+                return self.fail(Error::new(
+                    Code::Internal,
+                    "unexpected message from the child",
+                ))
+            }
+        };
+        // 2. Attach before it can exec.
+        let pid = self.pid;
+        // SAFETY: seizing our own child; no memory is passed.
+        if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, PTRACE_OPTIONS as libc::c_long) } < 0 {
+            let errno = crate::error::last_errno();
+            return self.fail(Error::with_errno(
+                Code::Unsupported,
+                "sl_spawn: cannot trace the child with ptrace (a Yama ptrace_scope of 3 forbids it)",
+                errno,
             ));
         }
-        _ => {
-            return Err(fail_and_reap(Error::new(
-                Code::Internal,
-                "unexpected message from the child",
-            )))
+        // SAFETY: pidfd_open of our own, not yet reaped, child.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        if pidfd < 0 {
+            return self.fail(Error::last_os("pidfd_open"));
         }
-    };
-
-    // 2. Attach before it can exec.
-    // SAFETY: seizing our own child; no memory is passed.
-    if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, PTRACE_OPTIONS as libc::c_long) } < 0 {
-        let errno = crate::error::last_errno();
-        // SAFETY: killing our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        return Err(fail_and_reap(Error::with_errno(
-            Code::Unsupported,
-            "sl_spawn: cannot trace the child with ptrace (a Yama ptrace_scope of 3 forbids it)",
-            errno,
-        )));
+        // SAFETY: a new fd owned here.
+        self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(pidfd) });
+        // 3. Release it; how its exec went comes on the status socket and as
+        // its exec stop.
+        if let Some(go) = self.go.take() {
+            // SAFETY: writes one byte from our stack to our pipe.
+            unsafe { libc::write(go.as_raw_fd(), b"g".as_ptr().cast(), 1) };
+        }
+        Step::Wait
     }
-    // SAFETY: pidfd_open of our own, not yet reaped, child.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-    if pidfd < 0 {
-        let e = Error::last_os("pidfd_open");
-        // SAFETY: killing our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        return Err(fail_and_reap(e));
-    }
-    // SAFETY: a new fd owned here.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
 
-    // 3. Release it and learn how its exec went.
-    // SAFETY: writes one byte from our stack to our pipe.
-    unsafe { libc::write(go_ours.as_raw_fd(), b"g".as_ptr().cast(), 1) };
-    drop(go_ours);
-    match read_record(status_ours.as_raw_fd()) {
-        Ok(None) => {}
-        Ok(Some((stage, errno))) => return Err(fail_and_reap(stage_error(req, stage, errno))),
-        Err(e) => {
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            return Err(fail_and_reap(e));
+    /// A wait status of the child (reaped already if it is an exit).
+    pub fn on_wait(
+        &mut self,
+        req: &SpawnRequest,
+        status: i32,
+        exec: &mut crate::trace::ExecState,
+    ) -> Step {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            // Gone (reaped by that wait), so its memory is free; its record,
+            // if any, says why.
+            self.owned = false;
+            self.memory = None;
+            let mut buf = [0u8; 16];
+            let record = self
+                .status_fd()
+                .and_then(|fd| sock::recv(fd, &mut buf, true).ok())
+                .filter(|&(n, _)| n == 6 && buf[0] == b'E');
+            let e = match record {
+                Some(_) => {
+                    let stage = Stage::from_u8(buf[1]).unwrap_or(Stage::Exec);
+                    stage_error(
+                        req,
+                        stage,
+                        i32::from_le_bytes([buf[2], buf[3], buf[4], buf[5]]),
+                    )
+                }
+                None if self.go.is_some() => {
+                    Error::new(Code::Setup, "sl_spawn: the child died during setup")
+                }
+                None => Error::new(
+                    Code::Exec,
+                    format!("sl_spawn: the program died while starting (wait status {status:#x})"),
+                ),
+            };
+            return Step::Done(Err(e));
+        }
+        if !libc::WIFSTOPPED(status) {
+            return Step::Wait;
+        }
+        if status >> 16 != libc::PTRACE_EVENT_EXEC {
+            crate::trace::resume_before_exec(self.pid, status);
+            return Step::Wait;
+        }
+        // The exec is done: the child no longer runs on our memory.
+        self.memory = None;
+        if let Err(e) = crate::trace::first_exec(self.pid, exec) {
+            // It died, or was killed and reaped there.
+            self.owned = false;
+            return Step::Done(Err(e));
+        }
+        let (Some(pidfd), listener) = (self.pidfd.take(), self.listener.take()) else {
+            return self.fail(Error::new(Code::Internal, "exec stop before attach"));
+        };
+        if let Some(l) = &listener {
+            // Synchronous wake-up makes a notification round trip ~5 µs instead of ~50 µs
+            // (research/spike-spawn-kill-random.md §D). Older kernels lack it: no harm.
+            let _ = crate::seccomp::notify::set_sync_wakeup(l.as_raw_fd());
+        }
+        self.owned = false;
+        Step::Done(Ok(Started {
+            pid: self.pid,
+            pidfd,
+            listener,
+        }))
+    }
+}
+
+impl Drop for Launch {
+    /// A launch abandoned midway (the supervisor is ending): nothing of it
+    /// stays, and its memory is freed only once it is gone.
+    fn drop(&mut self) {
+        if self.owned {
+            kill_and_reap(self.pid);
         }
     }
-    // The child has exec'd: its memory is its own now, and ours can go.
-    drop(args);
-    drop(stack);
-    drop(filter);
-    if let Some(l) = &listener {
-        // Synchronous wake-up makes a notification round trip ~5 µs instead of ~50 µs
-        // (research/spike-spawn-kill-random.md §D). Older kernels lack it: no harm.
-        let _ = crate::seccomp::notify::set_sync_wakeup(l.as_raw_fd());
-    }
-    Ok(Started {
-        pid,
-        pidfd,
-        listener,
-    })
 }

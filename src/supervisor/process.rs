@@ -67,6 +67,16 @@ pub(crate) struct Supervisor {
     /// Tasks whose first ptrace stop has been seen (later PTRACE_EVENT_STOPs are group stops).
     pub started: HashSet<libc::pid_t>,
     next_id: u64,
+    /// Spawns between clone and their first exec stop, by pid (`launch.rs`).
+    launching: HashMap<libc::pid_t, Launching>,
+}
+
+/// A spawn under way: the child, its request, who waits for the answer.
+struct Launching {
+    launch: launch::Launch,
+    req: SpawnRequest,
+    reply_to: OwnedFd,
+    exec: crate::trace::ExecState,
 }
 
 #[derive(Clone, Copy)]
@@ -76,6 +86,10 @@ enum Tag {
     Host(u64),
     Listener(u64),
     Feed(u64, usize),
+    /// A connect made on behalf, under way (sandbox, notification id).
+    Connect(u64, u64),
+    /// The status socket of a spawn under way (its child's pid).
+    Launch(libc::pid_t),
 }
 
 /// Entry from `entry.rs`: returns the exit code.
@@ -132,6 +146,7 @@ pub fn main() -> i32 {
         owner: HashMap::new(),
         started: HashSet::new(),
         next_id: 1,
+        launching: HashMap::new(),
     };
     while sup.iterate() {}
     // The host is gone: nothing may outlive it.
@@ -139,6 +154,7 @@ pub fn main() -> i32 {
     for id in ids {
         sup.kill_tree(id);
     }
+    sup.launching.clear(); // kills and reaps them
     0
 }
 
@@ -196,6 +212,16 @@ impl Supervisor {
             },
         ];
         let mut tags = vec![Tag::Ctl, Tag::Sig];
+        for (&pid, l) in &self.launching {
+            if let Some(fd) = l.launch.status_fd() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                tags.push(Tag::Launch(pid));
+            }
+        }
         let mut next_deadline: Option<Instant> = None;
         for (&id, sb) in &self.sandboxes {
             if let Some(h) = &sb.host {
@@ -223,6 +249,17 @@ impl Supervisor {
                     });
                     tags.push(Tag::Feed(id, i));
                 }
+            }
+            for (n, fd) in sb.net.connects.fds() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+                tags.push(Tag::Connect(id, n));
+            }
+            if let Some(d) = sb.net.connects.next_deadline() {
+                next_deadline = Some(next_deadline.map_or(d, |n| n.min(d)));
             }
             if sb.main_status.is_none() {
                 if let Some(d) = sb.deadline {
@@ -282,6 +319,14 @@ impl Supervisor {
                         dead_feeds.push((id, i));
                     }
                 }
+                Tag::Launch(pid) => self.on_launch(pid, None),
+                Tag::Connect(id, n) => {
+                    if let Some(sb) = self.sandboxes.get_mut(&id) {
+                        if let Some(l) = sb.listener.as_ref() {
+                            sb.net.connects.ready(l.as_raw_fd(), n);
+                        }
+                    }
+                }
             }
         }
         for (id, i) in dead_feeds.into_iter().rev() {
@@ -313,6 +358,13 @@ impl Supervisor {
                 handlers::send(l.as_raw_fd(), p.n.id, handlers::Reply::Errno(libc::EACCES));
                 let why = "no decision from the event callback in time";
                 ev.report_denied(host, Events::denied_event(&p, libc::EACCES, why));
+            }
+        }
+        // Connects on behalf: the child's SO_SNDTIMEO, interrupted callers.
+        for sb in self.sandboxes.values_mut() {
+            match sb.listener.as_ref() {
+                Some(l) => sb.net.connects.tick(l.as_raw_fd(), now),
+                None => sb.net.connects.clear(),
             }
         }
         if now >= self.next_limit_check {
@@ -386,13 +438,51 @@ impl Supervisor {
             }
             r => r.is_ok(),
         };
+        // Started here, finished from the loop (`on_launch`): other requests,
+        // notifications and stops are served while this child sets up and execs.
         match launch::start(&req, RequestFds { stdio, ruleset }) {
+            Ok(launch) => {
+                let exec = crate::trace::ExecState::new(&req, launch.pid, cpuid_ok);
+                let l = Launching {
+                    launch,
+                    req,
+                    reply_to,
+                    exec,
+                };
+                self.launching.insert(l.launch.pid, l);
+            }
+            Err(e) => fail(&reply_to, e),
+        }
+        true
+    }
+
+    /// The status socket (`status` None) or a wait status of the spawn under
+    /// way of `pid`; once it is over, its answer.
+    fn on_launch(&mut self, pid: libc::pid_t, status: Option<i32>) {
+        let Some(l) = self.launching.get_mut(&pid) else {
+            return;
+        };
+        let step = match status {
+            None => l.launch.on_status(&l.req),
+            Some(s) => l.launch.on_wait(&l.req, s, &mut l.exec),
+        };
+        if let launch::Step::Done(result) = step {
+            if let Some(l) = self.launching.remove(&pid) {
+                self.launched(l, result);
+            }
+        }
+    }
+
+    /// A spawn is over: the sandbox starts, or the host hears why not.
+    fn launched(&mut self, l: Launching, result: Result<launch::Started, Error>) {
+        let Launching {
+            req,
+            reply_to,
+            exec,
+            ..
+        } = l;
+        match result {
             Ok(st) => {
-                let mut exec = crate::trace::ExecState::new(&req, st.pid, cpuid_ok);
-                if let Err(e) = crate::trace::first_exec(st.pid, &mut exec) {
-                    fail(&reply_to, e);
-                    return true;
-                }
                 let id = self.next_id;
                 self.next_id += 1;
                 let rules: Vec<crate::handlers::net::ConnectRule> = req
@@ -434,6 +524,7 @@ impl Supervisor {
                         connect: rules.clone(),
                         bind: bind_rules.clone(),
                         tcp_bind: req.tcp_bind.clone(),
+                        connects: Default::default(),
                     },
                     exec,
                     events: (req.events != 0).then(|| {
@@ -471,7 +562,6 @@ impl Supervisor {
             }
             Err(e) => fail(&reply_to, e),
         }
-        true
     }
 
     fn on_sigchld(&mut self) {
@@ -486,6 +576,10 @@ impl Supervisor {
             let pid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL | libc::WNOHANG) };
             if pid <= 0 {
                 break;
+            }
+            if self.launching.contains_key(&pid) {
+                self.on_launch(pid, Some(st));
+                continue;
             }
             self.on_wait_status(pid, st);
         }
@@ -585,11 +679,13 @@ impl Supervisor {
                 crate::trace::mirror(&sb.exec);
                 let n = p.n;
                 let mut events = sb.events.take();
+                let mut connects = std::mem::take(&mut sb.net.connects);
                 let reply = match events.as_mut() {
-                    Some(e) => e.allow(l, host, p, || answer(l, sb, &n)),
+                    Some(e) => e.allow(l, host, p, &mut connects, || answer(l, sb, &n)),
                     None => handlers::Reply::Errno(libc::EACCES),
                 };
                 sb.events = events;
+                sb.net.connects.absorb(connects);
                 handlers::send(l, n.id, reply);
             }
         }
@@ -717,7 +813,7 @@ impl Supervisor {
             .split_whitespace()
             .filter_map(|p| p.parse::<libc::pid_t>().ok())
         {
-            if self.owner.contains_key(&pid) {
+            if self.owner.contains_key(&pid) || self.launching.contains_key(&pid) {
                 continue;
             }
             // SAFETY: our own child, not yet reaped, so the pid is still it.

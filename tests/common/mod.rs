@@ -265,6 +265,42 @@ pub fn probe(name: &str, extra: &[&str]) -> String {
     compile_probe("progs", name, extra)
 }
 
+/// A loopback destination that never answers: a listener with backlog 0 and
+/// one connection it never accepts, so its accept queue is full and the
+/// kernel drops every further SYN (checked here first: a connect to it is
+/// still in progress after 300 ms). The stream returned keeps the queue full.
+pub fn blackhole() -> (std::net::TcpListener, std::net::TcpStream, u16) {
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // SAFETY: listen on our own socket; a listening socket takes the new backlog.
+    assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+    let fill = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let probe = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        std::time::Duration::from_millis(300),
+    );
+    assert!(
+        probe
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut),
+        "not a black hole: {probe:?}"
+    );
+    (l, fill, port)
+}
+
+/// One line from `fd`, read byte by byte (the rest stays in the pipe).
+pub fn read_line(fd: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    let mut line = Vec::new();
+    let mut b = 0u8;
+    // SAFETY: reads one byte into a local.
+    while unsafe { libc::read(fd.as_raw_fd(), (&mut b as *mut u8).cast(), 1) } == 1 && b != b'\n' {
+        line.push(b);
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
 /// Is `pid` a live process? A zombie counts as dead.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
