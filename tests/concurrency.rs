@@ -154,7 +154,6 @@ fn thousand_spawns_from_eight_threads_leak_nothing() {
     let sup_s = sup.to_string();
     let me = std::process::id() as i32;
     let fds_before = fd_listing("self");
-    let threads_before = count_dir("/proc/self/task");
     // The supervisor's idle set (the warm-up sandbox's fds may still be closing).
     std::thread::sleep(Duration::from_millis(100));
     let sup_fds_before = fd_listing(&sup_s);
@@ -215,11 +214,8 @@ fn thousand_spawns_from_eight_threads_leak_nothing() {
         "the supervisor is single-threaded"
     );
     assert_eq!(fd_listing("self"), fds_before, "fds leaked in the host");
-    // Another test's harness thread may end meanwhile: the total may drop.
-    assert!(
-        count_dir("/proc/self/task") <= threads_before,
-        "threads leaked in the host"
-    );
+    // Only the library's own threads (all named sandlock-*) are counted: the
+    // harness starts and ends a thread per test while this one runs.
     assert_eq!(
         library_threads(),
         Vec::<String>::new(),

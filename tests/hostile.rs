@@ -800,7 +800,10 @@ fn start_daemon(p: &Policy, exe: &str, mode: &str) -> (Child, i32, BufReader<std
     let pid: i32 = line["daemon=".len()..].parse().unwrap();
     // In "exit" mode the first process leaves as soon as the daemon printed,
     // and the sandbox (daemon included) may already be gone by now.
-    assert!(mode == "exit" || alive(pid), "the daemon {pid} is not running");
+    assert!(
+        mode == "exit" || alive(pid),
+        "the daemon {pid} is not running"
+    );
     (ch, pid, rd)
 }
 

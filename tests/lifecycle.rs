@@ -46,7 +46,6 @@ fn concurrent_spawns_leak_no_fd_thread_or_process() {
         Some(0)
     );
     let fds_before = count_dir("/proc/self/fd");
-    let threads_before = count_dir("/proc/self/task");
     let me = std::process::id() as i32;
 
     let workers: Vec<_> = (0..4)
@@ -109,11 +108,8 @@ fn concurrent_spawns_leak_no_fd_thread_or_process() {
         fds_before,
         "fds leaked in the host: {listing:?}"
     );
-    // Another test's harness thread may end meanwhile: the total may drop.
-    assert!(
-        count_dir("/proc/self/task") <= threads_before,
-        "threads leaked in the host"
-    );
+    // Only the library's own threads (all named sandlock-*) are counted: the
+    // harness starts and ends a thread per test while this one runs.
     assert_eq!(
         library_threads(),
         Vec::<String>::new(),
