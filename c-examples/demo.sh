@@ -65,7 +65,26 @@ printf '%s\n' "$out"
 verdict OK "allowed once the directory is given with --read"
 rm -f "$secret"
 
-step "6. hello.c, the minimal C host (python3 under seed 42, twice):"
+step "6. A copy-on-write workdir: the program changes a directory; --dry-run lists the changes and applies none."
+work="$build/demo-work"
+rm -rf "$work"; mkdir -p "$work"
+echo "old" > "$work/notes.txt"; echo "tmp" > "$work/scratch.txt"
+script='echo new >> notes.txt; rm scratch.txt; mkdir out; echo built > out/app; cat notes.txt'
+show "$run --system --workdir $work --cwd $work --dry-run -- sh -c '$script'"
+sandboxed --workdir "$work" --cwd "$work" --dry-run -- sh -c "$script"
+show "ls $work; cat $work/notes.txt"
+ls "$work"; cat "$work/notes.txt"
+[[ -e $work/scratch.txt && ! -e $work/out && $(cat "$work/notes.txt") == old ]] &&
+    verdict OK "the directory is as before" || verdict FAIL "the dry run changed the directory"
+show "$run --system --workdir $work --cwd $work -- sh -c '$script'   (exit 0: committed)"
+sandboxed --workdir "$work" --cwd "$work" -- sh -c "$script" >/dev/null
+show "ls $work"
+ls "$work"
+[[ ! -e $work/scratch.txt && $(cat "$work/out/app") == built ]] &&
+    verdict OK "committed" || verdict FAIL "the changes were not applied"
+rm -rf "$work"
+
+step "7. hello.c, the minimal C host (python3 under seed 42, twice):"
 show "$rel/hello"
 "$rel/hello"
 "$rel/hello"
