@@ -14,6 +14,7 @@
 //! what the sandbox it serves traps (`selfmode.rs`), which keeps context
 //! switches between them cheap.
 
+mod entrystub;
 mod exec;
 mod fastclock;
 mod insn;
@@ -140,6 +141,7 @@ impl Supervisor {
                 return true;
             }
             0 if sig == libc::SIGSYS && self.foreign_abi_call(pid) => {}
+            0 if sig == libc::SIGILL && self.entry_stub_failed(pid) => {}
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
@@ -275,6 +277,26 @@ impl Supervisor {
             },
         }
         // The task stays stopped until the SIGKILL just sent takes it.
+        true
+    }
+
+    /// A SIGILL stop in the entry stub: CPUID faulting could not be re-armed
+    /// (`entrystub.rs`); the program has not run yet. End the sandbox.
+    fn entry_stub_failed(&mut self, pid: libc::pid_t) -> bool {
+        let Some(&id) = self.owner.get(&pid) else {
+            return false;
+        };
+        let rip = regs::get(pid).map_or(0, |r| r.rip);
+        if !self
+            .sandboxes
+            .get(&id)
+            .is_some_and(|sb| sb.exec.stub_failed(pid, rip))
+        {
+            return false;
+        }
+        eprintln!("sandlock: pid {pid}: arch_prctl(ARCH_SET_CPUID, 0) failed in the new program; killing the sandbox");
+        self.kill_tree(id);
+        // It stays stopped until the SIGKILL just sent takes it.
         true
     }
 

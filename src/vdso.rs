@@ -48,6 +48,9 @@ pub struct Plan {
     /// The frozen clock's data block (offset from the base, slot count), when
     /// the clock entries were replaced by [`FAST_CLOCK`].
     pub fast: Option<(u64, u8)>,
+    /// The largest run of bytes no entry can reach once the patches are made
+    /// (offset, length): the tail of a redirected symbol, after its stub.
+    pub spare: Option<(u64, u64)>,
 }
 
 /// `mov eax, nr; syscall; ret`
@@ -227,7 +230,22 @@ pub fn plan(image: &[u8], wants: Wants, frozen: Option<(i64, i64)>) -> Result<Pl
             });
         }
     }
+    out.spare = spare(&syms, &out.patches);
     Ok(out)
+}
+
+/// The longest tail of a patched symbol behind its patch: dead code, since
+/// the symbol's entry now goes elsewhere.
+fn spare(syms: &[Symbol], patches: &[Patch]) -> Option<(u64, u64)> {
+    patches
+        .iter()
+        .filter_map(|p| {
+            let size = syms.iter().find(|s| s.offset == p.offset)?.size;
+            let (from, to) = (p.offset + p.bytes.len() as u64, p.offset + size);
+            let clear = !patches.iter().any(|q| q.offset >= from && q.offset < to);
+            (to > from && clear).then_some((from, to - from))
+        })
+        .max_by_key(|&(_, len)| len)
 }
 
 /// Frozen-mode clock entries that answer in user space (assembled from this
@@ -409,6 +427,53 @@ mod tests {
             .unwrap()
             .patches
             .is_empty());
+    }
+
+    #[test]
+    fn spare_room_is_a_dead_tail_clear_of_every_patch() {
+        let sym = |name: &str, offset, size| Symbol {
+            name: name.into(),
+            offset,
+            size,
+        };
+        let patch = |offset, len| Patch {
+            symbol: String::new(),
+            offset,
+            bytes: vec![0x90; len],
+        };
+        let syms = [
+            sym("a", 0x100, 100),
+            sym("b", 0x200, 40),
+            sym("c", 0x300, 8),
+        ];
+        // The longest tail behind a patch.
+        let p = [patch(0x100, 8), patch(0x200, 5), patch(0x300, 8)];
+        assert_eq!(spare(&syms, &p), Some((0x108, 92)));
+        // Unpatched symbols are live code, never spare.
+        assert_eq!(spare(&syms, &p[1..]), Some((0x205, 35)));
+        assert_eq!(spare(&syms, &[]), None);
+        // A tail holding another patch is not spare.
+        let p = [patch(0x100, 8), patch(0x120, 5)];
+        assert_eq!(spare(&syms, &p), None);
+        // In the real image: behind its patch, inside its symbol.
+        let Some(img) = own_image() else { return };
+        let wants = Wants {
+            time: true,
+            getcpu: true,
+            getrandom: true,
+        };
+        for frozen in [None, Some((0, 0))] {
+            let p = plan(&img, wants, frozen).unwrap();
+            let (at, len) = p.spare.unwrap();
+            let owner = p
+                .patches
+                .iter()
+                .find(|x| x.offset + x.bytes.len() as u64 == at);
+            assert!(owner.is_some(), "{at:#x}");
+            for x in &p.patches {
+                assert!(x.offset + x.bytes.len() as u64 <= at || x.offset >= at + len);
+            }
+        }
     }
 
     /// Applies the frozen plan to a copy of this process's vDSO in an

@@ -5,13 +5,17 @@
 //! 2. the vDSO entry points are redirected (`vdso.rs`), also through
 //!    `/proc/PID/mem`, the only way to write its read-only pages;
 //! 3. CPUID faulting, which exec turns off, is turned back on by running
-//!    `arch_prctl(ARCH_SET_CPUID, 0)` in the child (`inject_set_cpuid`).
+//!    `arch_prctl(ARCH_SET_CPUID, 0)` in the child: from a stub in its vDSO
+//!    that then jumps to the entry point (`entrystub.rs`), or, where the vDSO
+//!    has no room for it, by single-stepping an injected call
+//!    (`inject_set_cpuid`).
 //!
 //! Seeded bytes are drawn per process lineage, not in the order processes
 //! happen to exec: a process is named by its parent's name and how many
 //! children the parent had made before it, so two processes of a pipeline
 //! that exec concurrently still get the same bytes in every run.
 
+use super::entrystub;
 use super::fastclock::FastClock;
 use super::regs;
 use crate::supervisor::proto::SpawnRequest;
@@ -41,6 +45,8 @@ struct Lineage {
     children: u64,
     execs: u64,
     tsc_reads: u64,
+    /// Where the entry stub of its image stops if re-arming failed (0: none).
+    stub_fail: u64,
 }
 
 /// Per sandbox: what each exec stop must do, and the lineage of every task.
@@ -143,6 +149,14 @@ impl ExecState {
         l.tsc_reads - 1
     }
 
+    /// Did `pid` stop (SIGILL at `rip`) in its entry stub because
+    /// `arch_prctl(ARCH_SET_CPUID, 0)` failed (`entrystub.rs`)?
+    pub fn stub_failed(&self, pid: libc::pid_t, rip: u64) -> bool {
+        self.lineage
+            .get(&pid)
+            .is_some_and(|l| l.stub_fail != 0 && l.stub_fail == rip)
+    }
+
     /// The AT_RANDOM bytes for the `exec`-th exec of lineage `id`.
     fn at_random(seed: u64, id: u64, exec: u64) -> [u8; 16] {
         let mut rng =
@@ -216,6 +230,7 @@ pub(super) fn patch_vdso(
     }
     plan.syscall_offset = plan.syscall_offset.map(|o| base + o);
     plan.fast = plan.fast.map(|(o, n)| (base + o, n));
+    plan.spare = plan.spare.map(|(o, n)| (base + o, n));
     Ok(plan)
 }
 
@@ -244,6 +259,7 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32
     }
     // Without a vDSO every clock read is a system call already.
     let mut syscall_at = None;
+    let mut spare = None;
     if st.wants.any() && ehdr != 0 {
         let frozen = st.fast.as_ref().map(|(_, start)| (*start, elapsed));
         let plan = patch_vdso(&mem, ehdr, st.wants, frozen).map_err(refuse)?;
@@ -253,9 +269,13 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32
             f.gone(pid); // this image answers the clock by system calls
         }
         syscall_at = plan.syscall_offset;
+        spare = plan.spare;
     }
     if !st.cpuid {
         return Ok(0);
+    }
+    if let Some((at, _)) = spare.filter(|&(_, n)| n >= entrystub::LEN as u64) {
+        return enter_through_stub(st, &mem, pid, at);
     }
     let at = syscall_at
         .ok_or_else(|| refuse("no vDSO to run arch_prctl(ARCH_SET_CPUID) from".into()))?;
@@ -267,6 +287,36 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32
         )));
     }
     Ok(pending)
+}
+
+/// Make the program's first instructions the vDSO stub that re-arms CPUID
+/// faulting (`entrystub.rs`), written at `at` (unreachable vDSO bytes).
+fn enter_through_stub(
+    st: &mut ExecState,
+    mem: &File,
+    pid: libc::pid_t,
+    at: u64,
+) -> Result<i32, Failure> {
+    let refuse = Failure::Refused;
+    let regs_err = |e: i32| {
+        refuse(format!(
+            "ptrace registers of pid {pid}: {}",
+            crate::error::errno_text(e)
+        ))
+    };
+    let mut r = regs::get(pid).map_err(regs_err)?;
+    let stub = entrystub::build(&r);
+    write_at(mem, at, &stub, "the vDSO entry stub").map_err(refuse)?;
+    let mut back = [0u8; entrystub::LEN];
+    mem.read_exact_at(&mut back, at)
+        .map_err(|e| refuse(format!("reading back the vDSO entry stub: {e}")))?;
+    if back != stub {
+        return Err(refuse("the vDSO did not take the entry stub".into()));
+    }
+    r.rip = at;
+    regs::set(pid, &r).map_err(regs_err)?;
+    st.lineage.entry(pid).or_default().stub_fail = at + entrystub::FAIL_AT;
+    Ok(0)
 }
 
 /// Run `arch_prctl(ARCH_SET_CPUID, 0)` in the tracee from the `syscall`
