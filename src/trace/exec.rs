@@ -169,15 +169,34 @@ impl ExecState {
     }
 }
 
-/// (AT_SYSINFO_EHDR, AT_RANDOM) of the new image.
+/// (AT_SYSINFO_EHDR, AT_RANDOM) of the new image, from the kernel's copy of
+/// its auxiliary vector (the stack's copy is memory other tasks might reach).
+/// Read until its AT_NULL, usually in one `read` (no `statx`, no read at EOF).
 fn auxv(pid: libc::pid_t) -> Result<(u64, u64), String> {
-    let raw = std::fs::read(format!("/proc/{pid}/auxv"))
-        .map_err(|e| format!("reading /proc/{pid}/auxv: {e}"))?;
+    use std::io::Read;
+    let what = |e: std::io::Error| format!("reading /proc/{pid}/auxv: {e}");
+    let mut f = File::open(format!("/proc/{pid}/auxv")).map_err(what)?;
+    let mut raw = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        if len == raw.len() {
+            raw.resize(len * 2, 0);
+        }
+        let n = f.read(&mut raw[len..]).map_err(what)?;
+        len += n;
+        let ended = raw[..len - len % 16]
+            .chunks_exact(16)
+            .any(|p| p[..8] == [0; 8]);
+        if n == 0 || ended {
+            break;
+        }
+    }
     let (mut ehdr, mut random) = (0, 0);
-    for pair in raw.chunks_exact(16) {
+    for pair in raw[..len].chunks_exact(16) {
         let k = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
         let v = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
         match k {
+            0 => break, // AT_NULL
             AT_SYSINFO_EHDR => ehdr = v,
             AT_RANDOM => random = v,
             _ => {}
@@ -207,25 +226,49 @@ pub(super) fn patch_vdso(
     wants: vdso::Wants,
     frozen: Option<(i64, i64)>,
 ) -> Result<vdso::Plan, String> {
-    let mut head = [0u8; 64];
-    mem.read_exact_at(&mut head, base)
-        .map_err(|e| format!("reading the vDSO header: {e}"))?;
-    let mut image = vec![0u8; vdso::image_len(&head)?];
-    mem.read_exact_at(&mut image, base)
+    // A vDSO is two or three pages: one read usually gets the whole image
+    // (a short one ends at the mapping's end).
+    let mut image = vec![0u8; 16 << 10];
+    let n = mem
+        .read_at(&mut image, base)
         .map_err(|e| format!("reading the vDSO: {e}"))?;
+    let len = vdso::image_len(&image[..n.min(64)])?;
+    image.resize(len, 0);
+    if len > n {
+        mem.read_exact_at(&mut image, base)
+            .map_err(|e| format!("reading the vDSO: {e}"))?;
+    }
     let mut plan = vdso::plan(&image, wants, frozen)?;
-    for p in &plan.patches {
-        write_at(
-            mem,
-            base + p.offset,
-            &p.bytes,
-            &format!("vDSO {}", p.symbol),
-        )?;
-        let mut back = vec![0u8; p.bytes.len()];
-        mem.read_exact_at(&mut back, base + p.offset)
-            .map_err(|e| format!("reading back vDSO {}: {e}", p.symbol))?;
-        if back != p.bytes {
-            return Err(format!("vDSO {} did not take the redirect", p.symbol));
+    // All patches in one write of the span they cover (the bytes between
+    // them written back unchanged), checked with one read.
+    let lo = plan.patches.iter().map(|p| p.offset).min().unwrap_or(0) as usize;
+    let hi = plan
+        .patches
+        .iter()
+        .map(|p| p.offset as usize + p.bytes.len())
+        .max()
+        .unwrap_or(0);
+    if hi > image.len() {
+        // Code past the image's tables (never seen in a real vDSO): read it too.
+        let old = image.len();
+        image.resize(hi, 0);
+        mem.read_exact_at(&mut image[old..], base + old as u64)
+            .map_err(|e| format!("reading the vDSO: {e}"))?;
+    }
+    if hi > lo {
+        let mut span = image[lo..hi].to_vec();
+        for p in &plan.patches {
+            let at = p.offset as usize - lo;
+            span[at..at + p.bytes.len()].copy_from_slice(&p.bytes);
+        }
+        let names: Vec<&str> = plan.patches.iter().map(|p| p.symbol.as_str()).collect();
+        let what = format!("vDSO {}", names.join(", "));
+        write_at(mem, base + lo as u64, &span, &what)?;
+        let mut back = vec![0u8; span.len()];
+        mem.read_exact_at(&mut back, base + lo as u64)
+            .map_err(|e| format!("reading back {what}: {e}"))?;
+        if back != span {
+            return Err(format!("{what} did not take the redirect"));
         }
     }
     plan.syscall_offset = plan.syscall_offset.map(|o| base + o);
