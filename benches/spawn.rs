@@ -18,7 +18,8 @@
 //!      and a shell loop of 20 `/bin/true` vs the same without determinism
 //!      and vs native (the exec stops, cpuid and rdtsc traps)
 //!
-//! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test).
+//! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test);
+//! SANDLOCK_BENCH_SUPERVISOR=FILE runs another build's supervisor.
 //! The supervisor is target/release/libsandlock.so (built by `cargo bench`).
 
 use sandlock::ffi::*;
@@ -199,6 +200,11 @@ struct Env {
 }
 
 fn prepare() -> Env {
+    // SANDLOCK_BENCH_SUPERVISOR=FILE measures another build's supervisor
+    // (same protocol) against this one's numbers: the before/after of a change.
+    if let Some(other) = std::env::var_os("SANDLOCK_BENCH_SUPERVISOR") {
+        sandlock::supervisor::link::set_supervisor_path(Path::new(&other));
+    }
     let lib = root().join("target/release/libsandlock.so");
     assert!(
         lib.exists(),
@@ -216,7 +222,9 @@ fn prepare() -> Env {
         );
         std::process::exit(1);
     }
-    sandlock::supervisor::link::set_supervisor_path(&lib);
+    if std::env::var_os("SANDLOCK_BENCH_SUPERVISOR").is_none() {
+        sandlock::supervisor::link::set_supervisor_path(&lib);
+    }
     let w = work_dir();
     let progs = root().join("benches/progs");
     let noop = w.join("noop-static");

@@ -238,7 +238,7 @@ pub(super) fn patch_vdso(
         mem.read_exact_at(&mut image, base)
             .map_err(|e| format!("reading the vDSO: {e}"))?;
     }
-    let mut plan = vdso::plan(&image, wants, frozen)?;
+    let mut plan = vdso::plan_cached(&image, wants, frozen)?;
     // All patches in one write of the span they cover (the bytes between
     // them written back unchanged), checked with one read.
     let lo = plan.patches.iter().map(|p| p.offset).min().unwrap_or(0) as usize;
