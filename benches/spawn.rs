@@ -13,8 +13,13 @@
 //!   g. the /proc view (sl_policy_set_proc_view): stat(), open() and `ls -l
 //!      /usr/bin` with the view vs without (the price of path calls done on
 //!      the child's behalf)
+//!   h. a copy-on-write workdir: 50 `cat` runs under it vs a readable dir
+//!   i. exec under full determinism (seed + frozen time): python3 start-up
+//!      and a shell loop of 20 `/bin/true` vs the same without determinism
+//!      and vs native (the exec stops, cpuid and rdtsc traps)
 //!
-//! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test).
+//! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test);
+//! SANDLOCK_BENCH_SUPERVISOR=FILE runs another build's supervisor.
 //! The supervisor is target/release/libsandlock.so (built by `cargo bench`).
 
 use sandlock::ffi::*;
@@ -195,6 +200,11 @@ struct Env {
 }
 
 fn prepare() -> Env {
+    // SANDLOCK_BENCH_SUPERVISOR=FILE measures another build's supervisor
+    // (same protocol) against this one's numbers: the before/after of a change.
+    if let Some(other) = std::env::var_os("SANDLOCK_BENCH_SUPERVISOR") {
+        sandlock::supervisor::link::set_supervisor_path(Path::new(&other));
+    }
     let lib = root().join("target/release/libsandlock.so");
     assert!(
         lib.exists(),
@@ -212,7 +222,9 @@ fn prepare() -> Env {
         );
         std::process::exit(1);
     }
-    sandlock::supervisor::link::set_supervisor_path(&lib);
+    if std::env::var_os("SANDLOCK_BENCH_SUPERVISOR").is_none() {
+        sandlock::supervisor::link::set_supervisor_path(&lib);
+    }
     let w = work_dir();
     let progs = root().join("benches/progs");
     let noop = w.join("noop-static");
@@ -982,6 +994,74 @@ fn workdir_cost(rows: &mut Vec<Row>) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// (i) Exec under full determinism: every exec stop prepares the image
+/// (AT_RANDOM, vDSO, CPUID faulting) and glibc's start-up then traps ~43
+/// cpuid and 8 rdtsc. python3 start-up and a shell loop of execs, each
+/// against the same sandbox without determinism and against native.
+fn determinism_exec_cost(rows: &mut Vec<Row>) {
+    let plain = policy(None);
+    let det = policy(Some(42));
+    assert_eq!(
+        sl_policy_set_time(det, SL_TIME_FROZEN, 1_700_000_000_000_000_000),
+        SL_OK
+    );
+    let python = ["/usr/bin/python3", "/usr/bin/python3.11"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let n = 20;
+    let script = format!("for i in $(seq {n}); do /bin/true; done");
+    let mut cases: Vec<(String, Vec<&str>, f64)> = vec![(
+        format!("i. sh loop of {n}× /bin/true"),
+        vec!["/bin/sh", "-c", &script],
+        (n + 2) as f64,
+    )];
+    if let Some(py) = python {
+        cases.insert(
+            0,
+            (
+                "i. python3 -c pass".to_string(),
+                vec![py, "-c", "pass"],
+                1.0,
+            ),
+        );
+    }
+    for (what, args, execs) in cases {
+        let (_a, argv) = cargv(&args);
+        let mut c1 = || {
+            let t = Instant::now();
+            assert_eq!(native_run(&argv, None), 0);
+            us(t)
+        };
+        let mut c2 = || {
+            let t = Instant::now();
+            assert_eq!(sl_run(plain, &argv), 0);
+            us(t)
+        };
+        let mut c3 = || {
+            let t = Instant::now();
+            assert_eq!(sl_run(det, &argv), 0);
+            us(t)
+        };
+        let r = round_robin(&mut [&mut c1, &mut c2, &mut c3], 5, reps(60));
+        let (native, sl, full) = (stat(&r[0]), stat(&r[1]), stat(&r[2]));
+        rows.push(Row {
+            what: format!("{what}: deterministic vs native"),
+            base: native,
+            ours: full,
+            unit: "µs",
+            target: if execs == 1.0 { "≤ 1.2×" } else { "–" }.into(),
+            ok: (execs == 1.0).then(|| full.p50 / native.p50 <= 1.2),
+            extra: format!(
+                "without determinism {:.2}× native; determinism adds {:+.0} µs per exec",
+                sl.p50 / native.p50,
+                (full.p50 - sl.p50) / execs
+            ),
+        });
+    }
+    sl_policy_free(plain);
+    sl_policy_free(det);
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1008,7 +1088,7 @@ fn main() {
         worker_main(mib.parse().unwrap());
         return;
     }
-    // `cargo bench` passes --bench; a filter argument selects sections (a..f).
+    // `cargo bench` passes --bench; a filter argument selects sections (a..i).
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -1020,7 +1100,7 @@ fn main() {
     println!("every row: configurations interleaved round-robin in this run; p50 with p10–p90");
     let mut rows = Vec::new();
     type Section<'a> = (&'static str, &'a dyn Fn(&mut Vec<Row>));
-    let sections: [Section; 8] = [
+    let sections: [Section; 9] = [
         ("a", &|r| spawn_cost(&env, r)),
         ("b", &|r| host_memory(&env, r)),
         ("c", &|r| whole_process(&env, r)),
@@ -1029,6 +1109,7 @@ fn main() {
         ("f", &|r| threaded(r)),
         ("g", &|r| proc_view_costs(&env, r)),
         ("h", &|r| workdir_cost(r)),
+        ("i", &|r| determinism_exec_cost(r)),
     ];
     for (name, f) in sections {
         if want(name) || (name == "d" && want("e")) {

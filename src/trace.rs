@@ -14,6 +14,7 @@
 //! what the sandbox it serves traps (`selfmode.rs`), which keeps context
 //! switches between them cheap.
 
+mod entrystub;
 mod exec;
 mod fastclock;
 mod insn;
@@ -60,22 +61,15 @@ impl Supervisor {
     /// Handle one `waitpid` result for a traced task.
     pub(crate) fn on_wait_status(&mut self, pid: libc::pid_t, status: i32) {
         // Right after an exec or an emulated instruction a program usually
-        // traps again within microseconds (glibc's start-up runs ~43 cpuid and
-        // 8 rdtsc). Waking the supervisor through SIGCHLD for each costs a
-        // cross-CPU wake-up (~50 µs in a VM), so watch that task briefly
-        // instead of sleeping; a bounded number of times, so that a program
-        // running rdtsc in a loop cannot keep the supervisor from the others.
-        const FOLLOW_UPS: usize = 64;
-        let mut status = status;
-        for _ in 0..FOLLOW_UPS {
-            if !self.one_status(pid, status) {
-                return;
-            }
-            match next_soon(pid) {
-                Some(s) => status = s,
-                None => return,
-            }
-        }
+        // traps again within ~30 µs (glibc's start-up runs ~43 cpuid and 8
+        // rdtsc). Spinning up to 100 µs on that task's next status instead of
+        // going back to poll made things slower on the 2-vCPU benchmark VM:
+        // 20 deterministic execs of /bin/true took 56 ms with the spin, 45 ms
+        // without (python3 start-up 19.4 vs 18.6 ms; interleaved runs,
+        // BENCHMARKS.md section i). The spinning supervisor holds a CPU the
+        // tracee could use, and misses whenever the program runs on (after its
+        // last trap, a spin is 100 µs lost for every other task).
+        self.one_status(pid, status);
     }
 
     /// Handle one wait status; true if the task was just resumed after an
@@ -140,6 +134,7 @@ impl Supervisor {
                 return true;
             }
             0 if sig == libc::SIGSYS && self.foreign_abi_call(pid) => {}
+            0 if sig == libc::SIGILL && self.entry_stub_failed(pid) => {}
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
@@ -278,6 +273,26 @@ impl Supervisor {
         true
     }
 
+    /// A SIGILL stop in the entry stub: CPUID faulting could not be re-armed
+    /// (`entrystub.rs`); the program has not run yet. End the sandbox.
+    fn entry_stub_failed(&mut self, pid: libc::pid_t) -> bool {
+        let Some(&id) = self.owner.get(&pid) else {
+            return false;
+        };
+        let rip = regs::get(pid).map_or(0, |r| r.rip);
+        if !self
+            .sandboxes
+            .get(&id)
+            .is_some_and(|sb| sb.exec.stub_failed(pid, rip))
+        {
+            return false;
+        }
+        eprintln!("sandlock: pid {pid}: arch_prctl(ARCH_SET_CPUID, 0) failed in the new program; killing the sandbox");
+        self.kill_tree(id);
+        // It stays stopped until the SIGKILL just sent takes it.
+        true
+    }
+
     /// A SIGSEGV stop: true if it was a trapped rdtsc/cpuid, now answered.
     fn emulate(&mut self, pid: libc::pid_t) -> bool {
         let Some(sb) = self
@@ -290,25 +305,6 @@ impl Supervisor {
         let mono = sb.clock.as_ref().map(|c| c.monotonic_ns());
         insn::emulate(pid, &mut sb.exec, mono)
     }
-}
-
-/// The next wait status of `pid` if it comes within a short spin.
-fn next_soon(pid: libc::pid_t) -> Option<i32> {
-    const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
-    let until = std::time::Instant::now() + SPIN;
-    while std::time::Instant::now() < until {
-        let mut st = 0;
-        // SAFETY: a non-blocking wait for one tracee of ours.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
-        if r == pid {
-            return Some(st);
-        }
-        if r < 0 {
-            return None;
-        }
-        std::hint::spin_loop();
-    }
-    None
 }
 
 /// Make the supervisor thread trap what this sandbox traps (`selfmode.rs`).

@@ -48,6 +48,9 @@ pub struct Plan {
     /// The frozen clock's data block (offset from the base, slot count), when
     /// the clock entries were replaced by [`FAST_CLOCK`].
     pub fast: Option<(u64, u8)>,
+    /// The largest run of bytes no entry can reach once the patches are made
+    /// (offset, length): the tail of a redirected symbol, after its stub.
+    pub spare: Option<(u64, u64)>,
 }
 
 /// `mov eax, nr; syscall; ret`
@@ -227,7 +230,22 @@ pub fn plan(image: &[u8], wants: Wants, frozen: Option<(i64, i64)>) -> Result<Pl
             });
         }
     }
+    out.spare = spare(&syms, &out.patches);
     Ok(out)
+}
+
+/// The longest tail of a patched symbol behind its patch: dead code, since
+/// the symbol's entry now goes elsewhere.
+fn spare(syms: &[Symbol], patches: &[Patch]) -> Option<(u64, u64)> {
+    patches
+        .iter()
+        .filter_map(|p| {
+            let size = syms.iter().find(|s| s.offset == p.offset)?.size;
+            let (from, to) = (p.offset + p.bytes.len() as u64, p.offset + size);
+            let clear = !patches.iter().any(|q| q.offset >= from && q.offset < to);
+            (to > from && clear).then_some((from, to - from))
+        })
+        .max_by_key(|&(_, len)| len)
 }
 
 /// Frozen-mode clock entries that answer in user space (assembled from this
@@ -357,9 +375,84 @@ fn fast_clock(
     )))
 }
 
+/// The key and result of the last [`plan_cached`] call.
+type Planned = (Vec<u8>, Wants, Option<(i64, i64)>, Plan);
+
+thread_local! {
+    static LAST_PLAN: std::cell::RefCell<Option<Planned>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// [`plan`], remembered for the last (image, wants, frozen): every process
+/// of a machine maps the same vDSO image, so the symbol table is parsed once,
+/// not at every exec stop (~6 µs). The key is the whole image, compared byte
+/// for byte: a different image (another kernel's, or one already patched)
+/// can never get this one's offsets.
+pub fn plan_cached(image: &[u8], wants: Wants, frozen: Option<(i64, i64)>) -> Result<Plan, String> {
+    let hit = LAST_PLAN.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|(i, w, f, _)| *w == wants && *f == frozen && i[..] == *image)
+            .map(|(_, _, _, p)| p.clone())
+    });
+    if let Some(p) = hit {
+        return Ok(p);
+    }
+    let p = plan(image, wants, frozen)?;
+    LAST_PLAN.with(|l| *l.borrow_mut() = Some((image.to_vec(), wants, frozen, p.clone())));
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_cache_never_serves_another_image_or_request() {
+        let Some(img) = own_image() else { return };
+        let all = Wants {
+            time: true,
+            getcpu: true,
+            getrandom: true,
+        };
+        let seeded = Wants { time: false, ..all };
+        let fresh = |i: &[u8], w, f| plan(i, w, f).unwrap();
+        for (w, f) in [
+            (all, None),
+            (all, Some((5, 7))),
+            (all, Some((5, 8))),
+            (seeded, None),
+        ] {
+            assert_eq!(plan_cached(&img, w, f).unwrap(), fresh(&img, w, f));
+            assert_eq!(plan_cached(&img, w, f).unwrap(), fresh(&img, w, f));
+        }
+        // A second image where clock_gettime sits 0x40 further: its own offsets.
+        let syms = symbols(&img).unwrap();
+        let cg = syms
+            .iter()
+            .find(|s| s.name == "__vdso_clock_gettime")
+            .unwrap();
+        let a = plan_cached(&img, all, None).unwrap();
+        let mut moved = img.clone();
+        let mut n = 0;
+        for o in (0..img.len() - 24).step_by(8) {
+            // st_value, st_size of a symbol entry (the load address is 0 here)
+            if u64_at(&img, o) == Some(cg.offset) && u64_at(&img, o + 8) == Some(cg.size) {
+                moved[o..o + 8].copy_from_slice(&(cg.offset + 0x40).to_le_bytes());
+                n += 1;
+            }
+        }
+        assert!(n > 0);
+        let b = plan_cached(&moved, all, None).unwrap();
+        assert_eq!(b, fresh(&moved, all, None));
+        assert_ne!(a, b);
+        assert!(b.patches.iter().any(|p| p.offset == cg.offset + 0x40));
+        // An image whose tables are broken is refused, not served from the cache.
+        let mut broken = img.clone();
+        broken[0] = 0;
+        assert!(plan_cached(&broken, all, None).is_err());
+        assert_eq!(plan_cached(&img, all, None).unwrap(), a);
+    }
 
     /// This process's own vDSO (same kernel as the children's).
     fn own_image() -> Option<Vec<u8>> {
@@ -409,6 +502,53 @@ mod tests {
             .unwrap()
             .patches
             .is_empty());
+    }
+
+    #[test]
+    fn spare_room_is_a_dead_tail_clear_of_every_patch() {
+        let sym = |name: &str, offset, size| Symbol {
+            name: name.into(),
+            offset,
+            size,
+        };
+        let patch = |offset, len| Patch {
+            symbol: String::new(),
+            offset,
+            bytes: vec![0x90; len],
+        };
+        let syms = [
+            sym("a", 0x100, 100),
+            sym("b", 0x200, 40),
+            sym("c", 0x300, 8),
+        ];
+        // The longest tail behind a patch.
+        let p = [patch(0x100, 8), patch(0x200, 5), patch(0x300, 8)];
+        assert_eq!(spare(&syms, &p), Some((0x108, 92)));
+        // Unpatched symbols are live code, never spare.
+        assert_eq!(spare(&syms, &p[1..]), Some((0x205, 35)));
+        assert_eq!(spare(&syms, &[]), None);
+        // A tail holding another patch is not spare.
+        let p = [patch(0x100, 8), patch(0x120, 5)];
+        assert_eq!(spare(&syms, &p), None);
+        // In the real image: behind its patch, inside its symbol.
+        let Some(img) = own_image() else { return };
+        let wants = Wants {
+            time: true,
+            getcpu: true,
+            getrandom: true,
+        };
+        for frozen in [None, Some((0, 0))] {
+            let p = plan(&img, wants, frozen).unwrap();
+            let (at, len) = p.spare.unwrap();
+            let owner = p
+                .patches
+                .iter()
+                .find(|x| x.offset + x.bytes.len() as u64 == at);
+            assert!(owner.is_some(), "{at:#x}");
+            for x in &p.patches {
+                assert!(x.offset + x.bytes.len() as u64 <= at || x.offset >= at + len);
+            }
+        }
     }
 
     /// Applies the frozen plan to a copy of this process's vDSO in an

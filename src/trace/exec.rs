@@ -5,13 +5,17 @@
 //! 2. the vDSO entry points are redirected (`vdso.rs`), also through
 //!    `/proc/PID/mem`, the only way to write its read-only pages;
 //! 3. CPUID faulting, which exec turns off, is turned back on by running
-//!    `arch_prctl(ARCH_SET_CPUID, 0)` in the child (`inject_set_cpuid`).
+//!    `arch_prctl(ARCH_SET_CPUID, 0)` in the child: from a stub in its vDSO
+//!    that then jumps to the entry point (`entrystub.rs`), or, where the vDSO
+//!    has no room for it, by single-stepping an injected call
+//!    (`inject_set_cpuid`).
 //!
 //! Seeded bytes are drawn per process lineage, not in the order processes
 //! happen to exec: a process is named by its parent's name and how many
 //! children the parent had made before it, so two processes of a pipeline
 //! that exec concurrently still get the same bytes in every run.
 
+use super::entrystub;
 use super::fastclock::FastClock;
 use super::regs;
 use crate::supervisor::proto::SpawnRequest;
@@ -41,6 +45,8 @@ struct Lineage {
     children: u64,
     execs: u64,
     tsc_reads: u64,
+    /// Where the entry stub of its image stops if re-arming failed (0: none).
+    stub_fail: u64,
 }
 
 /// Per sandbox: what each exec stop must do, and the lineage of every task.
@@ -143,6 +149,14 @@ impl ExecState {
         l.tsc_reads - 1
     }
 
+    /// Did `pid` stop (SIGILL at `rip`) in its entry stub because
+    /// `arch_prctl(ARCH_SET_CPUID, 0)` failed (`entrystub.rs`)?
+    pub fn stub_failed(&self, pid: libc::pid_t, rip: u64) -> bool {
+        self.lineage
+            .get(&pid)
+            .is_some_and(|l| l.stub_fail != 0 && l.stub_fail == rip)
+    }
+
     /// The AT_RANDOM bytes for the `exec`-th exec of lineage `id`.
     fn at_random(seed: u64, id: u64, exec: u64) -> [u8; 16] {
         let mut rng =
@@ -155,15 +169,34 @@ impl ExecState {
     }
 }
 
-/// (AT_SYSINFO_EHDR, AT_RANDOM) of the new image.
+/// (AT_SYSINFO_EHDR, AT_RANDOM) of the new image, from the kernel's copy of
+/// its auxiliary vector (the stack's copy is memory other tasks might reach).
+/// Read until its AT_NULL, usually in one `read` (no `statx`, no read at EOF).
 fn auxv(pid: libc::pid_t) -> Result<(u64, u64), String> {
-    let raw = std::fs::read(format!("/proc/{pid}/auxv"))
-        .map_err(|e| format!("reading /proc/{pid}/auxv: {e}"))?;
+    use std::io::Read;
+    let what = |e: std::io::Error| format!("reading /proc/{pid}/auxv: {e}");
+    let mut f = File::open(format!("/proc/{pid}/auxv")).map_err(what)?;
+    let mut raw = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        if len == raw.len() {
+            raw.resize(len * 2, 0);
+        }
+        let n = f.read(&mut raw[len..]).map_err(what)?;
+        len += n;
+        let ended = raw[..len - len % 16]
+            .chunks_exact(16)
+            .any(|p| p[..8] == [0; 8]);
+        if n == 0 || ended {
+            break;
+        }
+    }
     let (mut ehdr, mut random) = (0, 0);
-    for pair in raw.chunks_exact(16) {
+    for pair in raw[..len].chunks_exact(16) {
         let k = u64::from_le_bytes(pair[..8].try_into().unwrap_or_default());
         let v = u64::from_le_bytes(pair[8..].try_into().unwrap_or_default());
         match k {
+            0 => break, // AT_NULL
             AT_SYSINFO_EHDR => ehdr = v,
             AT_RANDOM => random = v,
             _ => {}
@@ -193,29 +226,54 @@ pub(super) fn patch_vdso(
     wants: vdso::Wants,
     frozen: Option<(i64, i64)>,
 ) -> Result<vdso::Plan, String> {
-    let mut head = [0u8; 64];
-    mem.read_exact_at(&mut head, base)
-        .map_err(|e| format!("reading the vDSO header: {e}"))?;
-    let mut image = vec![0u8; vdso::image_len(&head)?];
-    mem.read_exact_at(&mut image, base)
+    // A vDSO is two or three pages: one read usually gets the whole image
+    // (a short one ends at the mapping's end).
+    let mut image = vec![0u8; 16 << 10];
+    let n = mem
+        .read_at(&mut image, base)
         .map_err(|e| format!("reading the vDSO: {e}"))?;
-    let mut plan = vdso::plan(&image, wants, frozen)?;
-    for p in &plan.patches {
-        write_at(
-            mem,
-            base + p.offset,
-            &p.bytes,
-            &format!("vDSO {}", p.symbol),
-        )?;
-        let mut back = vec![0u8; p.bytes.len()];
-        mem.read_exact_at(&mut back, base + p.offset)
-            .map_err(|e| format!("reading back vDSO {}: {e}", p.symbol))?;
-        if back != p.bytes {
-            return Err(format!("vDSO {} did not take the redirect", p.symbol));
+    let len = vdso::image_len(&image[..n.min(64)])?;
+    image.resize(len, 0);
+    if len > n {
+        mem.read_exact_at(&mut image, base)
+            .map_err(|e| format!("reading the vDSO: {e}"))?;
+    }
+    let mut plan = vdso::plan_cached(&image, wants, frozen)?;
+    // All patches in one write of the span they cover (the bytes between
+    // them written back unchanged), checked with one read.
+    let lo = plan.patches.iter().map(|p| p.offset).min().unwrap_or(0) as usize;
+    let hi = plan
+        .patches
+        .iter()
+        .map(|p| p.offset as usize + p.bytes.len())
+        .max()
+        .unwrap_or(0);
+    if hi > image.len() {
+        // Code past the image's tables (never seen in a real vDSO): read it too.
+        let old = image.len();
+        image.resize(hi, 0);
+        mem.read_exact_at(&mut image[old..], base + old as u64)
+            .map_err(|e| format!("reading the vDSO: {e}"))?;
+    }
+    if hi > lo {
+        let mut span = image[lo..hi].to_vec();
+        for p in &plan.patches {
+            let at = p.offset as usize - lo;
+            span[at..at + p.bytes.len()].copy_from_slice(&p.bytes);
+        }
+        let names: Vec<&str> = plan.patches.iter().map(|p| p.symbol.as_str()).collect();
+        let what = format!("vDSO {}", names.join(", "));
+        write_at(mem, base + lo as u64, &span, &what)?;
+        let mut back = vec![0u8; span.len()];
+        mem.read_exact_at(&mut back, base + lo as u64)
+            .map_err(|e| format!("reading back {what}: {e}"))?;
+        if back != span {
+            return Err(format!("{what} did not take the redirect"));
         }
     }
     plan.syscall_offset = plan.syscall_offset.map(|o| base + o);
     plan.fast = plan.fast.map(|(o, n)| (base + o, n));
+    plan.spare = plan.spare.map(|(o, n)| (base + o, n));
     Ok(plan)
 }
 
@@ -244,6 +302,7 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32
     }
     // Without a vDSO every clock read is a system call already.
     let mut syscall_at = None;
+    let mut spare = None;
     if st.wants.any() && ehdr != 0 {
         let frozen = st.fast.as_ref().map(|(_, start)| (*start, elapsed));
         let plan = patch_vdso(&mem, ehdr, st.wants, frozen).map_err(refuse)?;
@@ -253,9 +312,13 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32
             f.gone(pid); // this image answers the clock by system calls
         }
         syscall_at = plan.syscall_offset;
+        spare = plan.spare;
     }
     if !st.cpuid {
         return Ok(0);
+    }
+    if let Some((at, _)) = spare.filter(|&(_, n)| n >= entrystub::LEN as u64) {
+        return enter_through_stub(st, &mem, pid, at);
     }
     let at = syscall_at
         .ok_or_else(|| refuse("no vDSO to run arch_prctl(ARCH_SET_CPUID) from".into()))?;
@@ -267,6 +330,36 @@ pub fn at_exec(st: &mut ExecState, pid: libc::pid_t, elapsed: i64) -> Result<i32
         )));
     }
     Ok(pending)
+}
+
+/// Make the program's first instructions the vDSO stub that re-arms CPUID
+/// faulting (`entrystub.rs`), written at `at` (unreachable vDSO bytes).
+fn enter_through_stub(
+    st: &mut ExecState,
+    mem: &File,
+    pid: libc::pid_t,
+    at: u64,
+) -> Result<i32, Failure> {
+    let refuse = Failure::Refused;
+    let regs_err = |e: i32| {
+        refuse(format!(
+            "ptrace registers of pid {pid}: {}",
+            crate::error::errno_text(e)
+        ))
+    };
+    let mut r = regs::get(pid).map_err(regs_err)?;
+    let stub = entrystub::build(&r);
+    write_at(mem, at, &stub, "the vDSO entry stub").map_err(refuse)?;
+    let mut back = [0u8; entrystub::LEN];
+    mem.read_exact_at(&mut back, at)
+        .map_err(|e| refuse(format!("reading back the vDSO entry stub: {e}")))?;
+    if back != stub {
+        return Err(refuse("the vDSO did not take the entry stub".into()));
+    }
+    r.rip = at;
+    regs::set(pid, &r).map_err(regs_err)?;
+    st.lineage.entry(pid).or_default().stub_fail = at + entrystub::FAIL_AT;
+    Ok(0)
 }
 
 /// Run `arch_prctl(ARCH_SET_CPUID, 0)` in the tracee from the `syscall`
