@@ -441,6 +441,7 @@ fn determinism_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
         ] {
             rules.push(notify(sys));
         }
+        rules.extend(deadline_rules());
     }
     if opts.notify_sleep {
         rules.push(notify(libc::SYS_nanosleep));
@@ -493,6 +494,68 @@ fn determinism_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
         rules.push(SyscallRule::constant(nr(libc::SYS_rseq), ENOSYS));
     }
     rules
+}
+
+/// Calls with an absolute deadline from a virtual clock become trace stops,
+/// where the deadline is translated (`handlers/timedwait.rs`): futex only for
+/// the four commands with a deadline (`op & FUTEX_CMD_MASK` on the low 32
+/// bits, the kernel's own test) and a non-NULL timeout (a pointer: all 64
+/// bits), so every untimed futex (each mutex) stays in the kernel.
+fn deadline_rules() -> Vec<SyscallRule> {
+    use crate::handlers::timedwait as tw;
+    let no_timeout = |arg| ArgTest::MaskedEq {
+        arg,
+        mask: u64::MAX,
+        value: 0,
+        low32: false,
+    };
+    let cmd = |c: u32| ArgTest::MaskedEq {
+        arg: 1,
+        mask: u64::from(tw::FUTEX_CMD_MASK),
+        value: u64::from(c),
+        low32: true,
+    };
+    let abstime = ArgTest::AnyBits {
+        arg: 1,
+        mask: tw::ABSTIME,
+    };
+    let mut futex = vec![(no_timeout(3), Action::Allow)];
+    for c in [
+        tw::FUTEX_WAIT_BITSET,
+        tw::FUTEX_LOCK_PI,
+        tw::FUTEX_LOCK_PI2,
+        tw::FUTEX_WAIT_REQUEUE_PI,
+    ] {
+        futex.push((cmd(c), Action::Trace));
+    }
+    vec![
+        rule(libc::SYS_futex, futex, Action::Allow),
+        rule(
+            tw::SYS_FUTEX_WAITV,
+            vec![(no_timeout(3), Action::Allow)],
+            Action::Trace,
+        ),
+        rule(
+            libc::SYS_mq_timedsend,
+            vec![(no_timeout(4), Action::Allow)],
+            Action::Trace,
+        ),
+        rule(
+            libc::SYS_mq_timedreceive,
+            vec![(no_timeout(4), Action::Allow)],
+            Action::Trace,
+        ),
+        rule(
+            libc::SYS_timerfd_settime,
+            vec![(abstime.clone(), Action::Trace)],
+            Action::Allow,
+        ),
+        rule(
+            libc::SYS_timer_settime,
+            vec![(abstime, Action::Trace)],
+            Action::Allow,
+        ),
+    ]
 }
 
 /// The filter as a spec: deny list, argument rules, optional notifications,
