@@ -141,11 +141,8 @@ fn real_now(clk: i32) -> Option<i64> {
         tv_nsec: 0,
     };
     // SAFETY: `t` is a valid timespec for the kernel to fill.
-    (unsafe { libc::clock_gettime(clk, &mut t) } == 0).then(|| {
-        (t.tv_sec as i64)
-            .saturating_mul(NS)
-            .saturating_add(t.tv_nsec as i64)
-    })
+    (unsafe { libc::clock_gettime(clk, &mut t) } == 0)
+        .then(|| t.tv_sec.saturating_mul(NS).saturating_add(t.tv_nsec))
 }
 
 /// The real deadline for the program's virtual `deadline` on `clk`, never
