@@ -4,6 +4,9 @@
  *         50 ms of real time (a poll on a pipe, which stays real);
  *   sem: sem_timedwait with no producer, 0.5 s;
  *   pi: pthread_mutex_timedlock of a held priority-inheritance mutex, 0.3 s;
+ *   timerfd: a CLOCK_MONOTONIC timerfd armed with TFD_TIMER_ABSTIME 0.2 s
+ *         ahead, read until it fires;
+ *   timer: a POSIX timer armed with TIMER_ABSTIME 5 s ahead: still armed;
  * each with its result and how far the program's own clock moved, and
  * whether the caller's deadline struct was left as it was. */
 #ifndef _GNU_SOURCE
@@ -14,7 +17,10 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,5 +104,34 @@ int main(void) {
     pthread_create(&t, NULL, holder, NULL);
     pthread_join(t, NULL);
     pthread_mutex_unlock(&pi);
+
+    {
+        int fd = timerfd_create(CLOCK_MONOTONIC, 0);
+        struct itimerspec its;
+        uint64_t n = 0;
+        memset(&its, 0, sizeof its);
+        its.it_value = in(CLOCK_MONOTONIC, 200000000LL);
+        copy = its.it_value;
+        int got;
+        rc = timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
+        got = (int)read(fd, &n, sizeof n);
+        printf("timerfd: rc=%d read=%d n=%llu kept=%d\n", rc, got, (unsigned long long)n,
+               memcmp(&its.it_value, &copy, sizeof copy) == 0);
+    }
+    {
+        timer_t id;
+        struct sigevent ev;
+        struct itimerspec its, left;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_NONE;
+        memset(&its, 0, sizeof its);
+        its.it_value = in(CLOCK_REALTIME, 5000000000LL);
+        rc = timer_create(CLOCK_REALTIME, &ev, &id);
+        if (rc == 0)
+            rc = timer_settime(id, TIMER_ABSTIME, &its, NULL);
+        if (rc == 0)
+            rc = timer_gettime(id, &left);
+        printf("timer: rc=%d armed=%d\n", rc, rc == 0 && left.it_value.tv_sec >= 3);
+    }
     return 0;
 }
