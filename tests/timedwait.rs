@@ -118,3 +118,29 @@ fn glibc_timed_waits() {
     );
     assert!((0.9..10.0).contains(&real), "took {real:.3} s");
 }
+
+/// Offset time runs with the real clock but from another origin: a timed
+/// wait lasts its timeout, in real and virtual time alike.
+#[test]
+fn offset_time_timed_wait_lasts_its_timeout() {
+    let code = "import threading, time\n\
+                a = time.monotonic(); w = threading.Event().wait(0.5); b = time.monotonic()\n\
+                print(w, 0.45 <= b - a < 5)\n";
+    let (out, real) = py(&timed(SL_TIME_OFFSET), code);
+    assert_eq!(out, "False True\n");
+    assert!(real >= 0.45, "took {real:.3} s");
+}
+
+/// Logical time: a timed-out wait moves time to its deadline, plus the
+/// steps of the reads around it.
+#[test]
+fn logical_time_timed_wait_moves_to_its_deadline() {
+    let code = "import threading, time\n\
+                a = time.monotonic_ns(); threading.Event().wait(0.5); b = time.monotonic_ns()\n\
+                print(0.5e9 <= b - a < 0.5e9 + 1e5)\n";
+    let p = timed(SL_TIME_LOGICAL);
+    assert_eq!(sl_policy_set_time_step_ns(p.0, 1000), SL_OK);
+    let (out, real) = py(&p, code);
+    assert_eq!(out, "True\n");
+    assert!(real >= 0.4, "took {real:.3} s");
+}
