@@ -13,6 +13,9 @@
 //!   g. the /proc view (sl_policy_set_proc_view): stat(), open() and `ls -l
 //!      /usr/bin` with the view vs without (the price of path calls done on
 //!      the child's behalf)
+//!   i. virtual time: a futex wait with an absolute deadline (its translation
+//!      at a trace stop and its exit stop) and an untimed FUTEX_WAKE (not
+//!      mediated), frozen time vs no virtual time
 //!
 //! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test).
 //! The supervisor is target/release/libsandlock.so (built by `cargo bench`).
@@ -982,6 +985,66 @@ fn workdir_cost(rows: &mut Vec<Row>) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// ---------------------------------------------------------------------------
+// (i) timed waits under virtual time
+
+fn timed_wait_cost(env: &Env, rows: &mut Vec<Row>) {
+    let plain = policy(Some(7));
+    let frozen = policy(Some(7));
+    assert_eq!(sl_policy_set_time(frozen, SL_TIME_FROZEN, 0), SL_OK);
+    for (mode, calls, what, target) in [
+        (
+            "timedwait",
+            2000usize,
+            "i. futex wait, absolute deadline passed: frozen time vs none",
+            "–",
+        ),
+        (
+            "futexwake",
+            200_000,
+            "i. untimed futex (FUTEX_WAKE): frozen time vs none",
+            "≤ +40 ns/call",
+        ),
+    ] {
+        // Timed from outside (the child's clock is virtual): (N − 0) / N.
+        let (_a, zero) = cargv(&[&env.syscalls, mode, "0"]);
+        let k = calls.to_string();
+        let (_b, many) = cargv(&[&env.syscalls, mode, &k]);
+        let run = |p: *mut sl_policy, argv: &[*mut c_char]| {
+            let t = Instant::now();
+            assert_eq!(sl_run(p, argv), 0, "{mode}");
+            us(t)
+        };
+        let mut z_p = || run(plain, &zero);
+        let mut m_p = || run(plain, &many);
+        let mut z_f = || run(frozen, &zero);
+        let mut m_f = || run(frozen, &many);
+        let r = round_robin(&mut [&mut z_p, &mut m_p, &mut z_f, &mut m_f], 2, reps(20));
+        let per = |m: &[f64], z: &[f64]| -> Vec<f64> {
+            m.iter()
+                .zip(z)
+                .map(|(m, z)| (m - z) * 1e3 / calls as f64)
+                .collect()
+        };
+        let (base, ours) = (stat(&per(&r[1], &r[0])), stat(&per(&r[3], &r[2])));
+        rows.push(Row {
+            what: what.into(),
+            base,
+            ours,
+            unit: "ns",
+            target: target.into(),
+            ok: (mode == "futexwake").then(|| ours.p50 - base.p50 <= 40.0),
+            extra: format!(
+                "{:.2}x, {:+.0} ns per call",
+                ours.p50 / base.p50,
+                ours.p50 - base.p50
+            ),
+        });
+    }
+    sl_policy_free(plain);
+    sl_policy_free(frozen);
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1020,7 +1083,7 @@ fn main() {
     println!("every row: configurations interleaved round-robin in this run; p50 with p10–p90");
     let mut rows = Vec::new();
     type Section<'a> = (&'static str, &'a dyn Fn(&mut Vec<Row>));
-    let sections: [Section; 8] = [
+    let sections: [Section; 9] = [
         ("a", &|r| spawn_cost(&env, r)),
         ("b", &|r| host_memory(&env, r)),
         ("c", &|r| whole_process(&env, r)),
@@ -1029,6 +1092,7 @@ fn main() {
         ("f", &|r| threaded(r)),
         ("g", &|r| proc_view_costs(&env, r)),
         ("h", &|r| workdir_cost(r)),
+        ("i", &|r| timed_wait_cost(&env, r)),
     ];
     for (name, f) in sections {
         if want(name) || (name == "d" && want("e")) {
