@@ -13,9 +13,9 @@
 //!   g. the /proc view (sl_policy_set_proc_view): stat(), open() and `ls -l
 //!      /usr/bin` with the view vs without (the price of path calls done on
 //!      the child's behalf)
-//!   i. virtual time: a futex wait with an absolute deadline (its translation
-//!      at a trace stop and its exit stop) and an untimed FUTEX_WAKE (not
-//!      mediated), frozen time vs no virtual time
+//!   i. virtual time: a futex wait with an absolute deadline that has passed
+//!      (a trace stop), one 1 ms ahead (a trace stop and an exit stop), and an
+//!      untimed FUTEX_WAKE (not mediated), frozen time vs no virtual time
 //!
 //! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test).
 //! The supervisor is target/release/libsandlock.so (built by `cargo bench`).
@@ -997,6 +997,12 @@ fn timed_wait_cost(env: &Env, rows: &mut Vec<Row>) {
             "timedwait",
             2000usize,
             "i. futex wait, absolute deadline passed: frozen time vs none",
+            "–",
+        ),
+        (
+            "timedwait1ms",
+            200,
+            "i. futex wait with a deadline 1 ms ahead: frozen time vs none",
             "–",
         ),
         (

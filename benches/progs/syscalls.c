@@ -4,6 +4,7 @@
  *   stat N / open N    time N stat() / open()+close() of /usr/bin/true, print ns/call
  *   timedwait N        N futex FUTEX_WAIT_BITSET waits whose absolute deadline has
  *                      passed (each times out at once; timed from outside)
+ *   timedwait1ms N     N such waits with a deadline 1 ms ahead (each waits 1 ms)
  *   futexwake N        N FUTEX_WAKE calls with no waiter (the untimed path)
  */
 #define _GNU_SOURCE
@@ -61,13 +62,22 @@ int main(int argc, char **argv) {
         printf("%.2f\n", ns / (double)n);
         return 0;
     }
-    if (!strcmp(argv[1], "timedwait") || !strcmp(argv[1], "futexwake")) {
+    if (!strncmp(argv[1], "timedwait", 9) || !strcmp(argv[1], "futexwake")) {
         long n = atol(argv[2]);
-        int timed = !strcmp(argv[1], "timedwait");
+        int timed = strcmp(argv[1], "futexwake") != 0;
+        int ahead = !strcmp(argv[1], "timedwait1ms");
         static int word;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         for (long i = 0; i < n; i++) {
+            if (ahead) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                now.tv_nsec += 1000000;
+                if (now.tv_nsec >= 1000000000) {
+                    now.tv_sec++;
+                    now.tv_nsec -= 1000000000;
+                }
+            }
             long r = timed ? syscall(SYS_futex, &word, FUTEX_WAIT_BITSET_PRIVATE, 0, &now, NULL,
                                      FUTEX_BITSET_MATCH_ANY)
                            : syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
