@@ -1039,7 +1039,7 @@ fn timed_wait_cost(env: &Env, rows: &mut Vec<Row>) {
             ours,
             unit: "ns",
             target: target.into(),
-            ok: (mode == "futexwake").then(|| ours.p50 - base.p50 <= 40.0),
+            ok: (mode == "futexwake").then_some(ours.p50 - base.p50 <= 40.0),
             extra: format!(
                 "{:.2}x, {:+.0} ns per call",
                 ours.p50 / base.p50,
