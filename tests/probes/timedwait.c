@@ -4,6 +4,9 @@
  *         50 ms of real time (a poll on a pipe, which stays real);
  *   sem: sem_timedwait with no producer, 0.5 s;
  *   pi: pthread_mutex_timedlock of a held priority-inheritance mutex, 0.3 s;
+ *   pi-signal: the same, interrupted after 100 ms of real time by a SIGALRM
+ *         with a handler (the kernel restarts FUTEX_LOCK_PI with the same
+ *         registers, the handler's frame having been written below the stack);
  *   timerfd: a CLOCK_MONOTONIC timerfd armed with TFD_TIMER_ABSTIME 0.2 s
  *         ahead, read until it fires;
  *   timer: a POSIX timer armed with TIMER_ABSTIME 5 s ahead: still armed;
@@ -20,6 +23,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +74,36 @@ static void *holder(void *arg) {
     return NULL;
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig) {
+    char pad[512];
+    (void)sig;
+    memset(pad, 0x5a, sizeof pad); /* scribbles below the interrupted stack */
+    alarms += pad[100] == 0x5a;
+}
+
+static void *signalled(void *arg) {
+    sigset_t set;
+    struct itimerval it;
+    struct timespec d;
+    long long a;
+    int rc;
+    (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_usec = 100000;
+    d = in(CLOCK_REALTIME, 300000000LL);
+    a = now_ns(CLOCK_REALTIME);
+    setitimer(ITIMER_REAL, &it, NULL);
+    rc = pthread_mutex_timedlock(&pi, &d);
+    printf("pi-signal: %s %.3f alarms=%d\n", rc == ETIMEDOUT ? "ETIMEDOUT" : strerror(rc),
+           (double)(now_ns(CLOCK_REALTIME) - a) / 1e9, (int)alarms);
+    return NULL;
+}
+
 int main(void) {
     pthread_t t;
     struct timespec d, copy;
@@ -103,6 +137,18 @@ int main(void) {
     pthread_mutex_lock(&pi);
     pthread_create(&t, NULL, holder, NULL);
     pthread_join(t, NULL);
+    {
+        struct sigaction sa;
+        sigset_t set;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        sigemptyset(&set);
+        sigaddset(&set, SIGALRM);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        pthread_create(&t, NULL, signalled, NULL);
+        pthread_join(t, NULL);
+    }
     pthread_mutex_unlock(&pi);
 
     {
