@@ -112,6 +112,8 @@ int main(void) {
     sem_t sem;
     pthread_mutexattr_t at;
 
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
     d = in(CLOCK_REALTIME, 2000000000LL);
     copy = d;
     pthread_mutex_lock(&mu);
