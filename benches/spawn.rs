@@ -17,6 +17,9 @@
 //!   i. exec under full determinism (seed + frozen time): python3 start-up
 //!      and a shell loop of 20 `/bin/true` vs the same without determinism
 //!      and vs native (the exec stops, cpuid and rdtsc traps)
+//!   j. virtual time: a futex wait with an absolute deadline that has passed
+//!      (a trace stop), one 1 ms ahead (a trace stop and an exit stop), and an
+//!      untimed FUTEX_WAKE (not mediated), frozen time vs no virtual time
 //!
 //! Environment: SANDLOCK_BENCH_QUICK=1 runs fewer repetitions (a smoke test);
 //! SANDLOCK_BENCH_SUPERVISOR=FILE runs another build's supervisor.
@@ -1062,6 +1065,72 @@ fn determinism_exec_cost(rows: &mut Vec<Row>) {
     sl_policy_free(det);
 }
 
+// ---------------------------------------------------------------------------
+// (j) timed waits under virtual time
+
+fn timed_wait_cost(env: &Env, rows: &mut Vec<Row>) {
+    let plain = policy(Some(7));
+    let frozen = policy(Some(7));
+    assert_eq!(sl_policy_set_time(frozen, SL_TIME_FROZEN, 0), SL_OK);
+    for (mode, calls, what, target) in [
+        (
+            "timedwait",
+            2000usize,
+            "j. futex wait, absolute deadline passed: frozen time vs none",
+            "–",
+        ),
+        (
+            "timedwait1ms",
+            200,
+            "j. futex wait with a deadline 1 ms ahead: frozen time vs none",
+            "–",
+        ),
+        (
+            "futexwake",
+            200_000,
+            "j. untimed futex (FUTEX_WAKE): frozen time vs none",
+            "≤ +40 ns/call",
+        ),
+    ] {
+        // Timed from outside (the child's clock is virtual): (N − 0) / N.
+        let (_a, zero) = cargv(&[&env.syscalls, mode, "0"]);
+        let k = calls.to_string();
+        let (_b, many) = cargv(&[&env.syscalls, mode, &k]);
+        let run = |p: *mut sl_policy, argv: &[*mut c_char]| {
+            let t = Instant::now();
+            assert_eq!(sl_run(p, argv), 0, "{mode}");
+            us(t)
+        };
+        let mut z_p = || run(plain, &zero);
+        let mut m_p = || run(plain, &many);
+        let mut z_f = || run(frozen, &zero);
+        let mut m_f = || run(frozen, &many);
+        let r = round_robin(&mut [&mut z_p, &mut m_p, &mut z_f, &mut m_f], 2, reps(20));
+        let per = |m: &[f64], z: &[f64]| -> Vec<f64> {
+            m.iter()
+                .zip(z)
+                .map(|(m, z)| (m - z) * 1e3 / calls as f64)
+                .collect()
+        };
+        let (base, ours) = (stat(&per(&r[1], &r[0])), stat(&per(&r[3], &r[2])));
+        rows.push(Row {
+            what: what.into(),
+            base,
+            ours,
+            unit: "ns",
+            target: target.into(),
+            ok: (mode == "futexwake").then_some(ours.p50 - base.p50 <= 40.0),
+            extra: format!(
+                "{:.2}x, {:+.0} ns per call",
+                ours.p50 / base.p50,
+                ours.p50 - base.p50
+            ),
+        });
+    }
+    sl_policy_free(plain);
+    sl_policy_free(frozen);
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1100,7 +1169,7 @@ fn main() {
     println!("every row: configurations interleaved round-robin in this run; p50 with p10–p90");
     let mut rows = Vec::new();
     type Section<'a> = (&'static str, &'a dyn Fn(&mut Vec<Row>));
-    let sections: [Section; 9] = [
+    let sections: [Section; 10] = [
         ("a", &|r| spawn_cost(&env, r)),
         ("b", &|r| host_memory(&env, r)),
         ("c", &|r| whole_process(&env, r)),
@@ -1110,6 +1179,7 @@ fn main() {
         ("g", &|r| proc_view_costs(&env, r)),
         ("h", &|r| workdir_cost(r)),
         ("i", &|r| determinism_exec_cost(r)),
+        ("j", &|r| timed_wait_cost(&env, r)),
     ];
     for (name, f) in sections {
         if want(name) || (name == "d" && want("e")) {

@@ -46,6 +46,13 @@ fn resume(pid: libc::pid_t, sig: i32) {
     unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, sig as libc::c_long) };
 }
 
+/// Restart a tracee at a seccomp stop so that it stops again at the call's
+/// exit (ptrace(2), "Syscall-stops").
+fn resume_to_exit(pid: libc::pid_t) {
+    // SAFETY: restarting our own tracee; a task killed meanwhile just gives ESRCH.
+    unsafe { libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, 0) };
+}
+
 /// Is `pid` a live (not zombie) task traced by this process?
 fn traced_and_alive(pid: libc::pid_t) -> bool {
     let Some(st) = crate::procfs::Status::of(pid) else {
@@ -105,8 +112,11 @@ impl Supervisor {
                 return self.on_exec(pid);
             }
             libc::PTRACE_EVENT_SECCOMP => {
-                self.on_seccomp_stop(pid);
-                resume(pid, 0);
+                if self.on_seccomp_stop(pid) {
+                    resume_to_exit(pid);
+                } else {
+                    resume(pid, 0);
+                }
             }
             libc::PTRACE_EVENT_STOP => {
                 if self.started.insert(pid) {
@@ -135,20 +145,53 @@ impl Supervisor {
             }
             0 if sig == libc::SIGSYS && self.foreign_abi_call(pid) => {}
             0 if sig == libc::SIGILL && self.entry_stub_failed(pid) => {}
+            0 if sig == libc::SIGTRAP && self.on_syscall_exit(pid) => resume(pid, 0),
             0 => resume(pid, sig),
             _ => resume(pid, 0),
         }
         false
     }
 
-    /// A `SECCOMP_RET_TRACE` stop: the copy-on-write workdir's chdir.
-    fn on_seccomp_stop(&mut self, pid: libc::pid_t) {
-        let Some(sb) = self.owner.get(&pid).and_then(|id| self.sandboxes.get(id)) else {
-            return;
+    /// A `SECCOMP_RET_TRACE` stop: the copy-on-write workdir's chdir and
+    /// exec, or a timed wait whose deadline is translated
+    /// (`handlers/timedwait.rs`). True: stop again at the call's exit.
+    fn on_seccomp_stop(&mut self, pid: libc::pid_t) -> bool {
+        let Some(sb) = self
+            .owner
+            .get(&pid)
+            .and_then(|id| self.sandboxes.get_mut(id))
+        else {
+            return false;
         };
+        if let Some(c) = &mut sb.clock {
+            if let Some(exit) = crate::handlers::timedwait::trace_stop(c, pid) {
+                return exit;
+            }
+        }
         if let Some(c) = &sb.cow {
             c.trace_stop(pid);
         }
+        false
+    }
+
+    /// A SIGTRAP stop: true if it was the exit of a translated timed wait
+    /// (a timeout moves frozen time, published to the user-space clocks).
+    fn on_syscall_exit(&mut self, pid: libc::pid_t) -> bool {
+        let Some(sb) = self
+            .owner
+            .get(&pid)
+            .and_then(|id| self.sandboxes.get_mut(id))
+        else {
+            return false;
+        };
+        let Some(c) = &mut sb.clock else {
+            return false;
+        };
+        if !crate::handlers::timedwait::syscall_exit(c, pid) {
+            return false;
+        }
+        sb.exec.publish(c.elapsed());
+        true
     }
 
     fn adopt(&mut self, child: libc::pid_t, parent: libc::pid_t) {
@@ -195,6 +238,9 @@ impl Supervisor {
         if let Some(sb) = self.sandboxes.get_mut(&id) {
             sb.members.remove(&pid);
             sb.exec.on_gone(pid);
+            if let Some(c) = &mut sb.clock {
+                crate::handlers::timedwait::gone(c, pid);
+            }
         }
         Some(id)
     }

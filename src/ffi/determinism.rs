@@ -45,7 +45,15 @@ const _: () = {
 /// with a timeout (`poll`, `select`, `epoll_wait`...) really waits; it advances
 /// the virtual clock by its whole timeout if no descriptor was ready when it
 /// started (so a loop that waits until a deadline ends), else not at all.
-/// `alarm`, interval timers, POSIX timers and timerfd run on the real clock.
+/// Waits and timers given an absolute deadline (futex `FUTEX_WAIT_BITSET`,
+/// `FUTEX_LOCK_PI`, `FUTEX_LOCK_PI2` and `FUTEX_WAIT_REQUEUE_PI` with a timeout,
+/// so `pthread_cond_timedwait`, `sem_timedwait`, `pthread_mutex_timedlock`;
+/// `futex_waitv`; `mq_timedsend`/`mq_timedreceive`; `timerfd_settime` and
+/// `timer_settime` with their ABSTIME flag) get it translated to the real
+/// clock by the remaining virtual time, at a ptrace stop: they wait for real,
+/// and in frozen and logical mode one that times out advances the virtual
+/// clock to its deadline. `alarm`, interval timers, and the expiries and
+/// intervals of POSIX timers and timerfds run on the real clock.
 ///
 /// Cost: in frozen mode a clock read stays in user space (about as fast as
 /// native); in offset and logical mode it is a round trip to the supervisor

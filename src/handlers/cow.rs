@@ -1274,9 +1274,8 @@ impl Cow {
             Some(Ok(p)) => {
                 let mut b = p.into_os_string().into_vec();
                 b.push(0);
-                // Wrapping: a hostile thread may call with any stack pointer (then EFAULT).
-                let at = r.rsp.wrapping_sub(128 + 64 + b.len() as u64) & !15;
-                if mem::write(pid, at, &b).ok() == Some(b.len()) {
+                // A hostile thread may call with any stack pointer (then EFAULT).
+                if let Some(at) = mem::write_below_stack(pid, r.rsp, &b) {
                     if nr == libc::SYS_execveat {
                         r.rsi = at; // an absolute path: dirfd is ignored
                     } else {

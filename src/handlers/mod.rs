@@ -12,6 +12,7 @@ pub mod path;
 pub mod procview;
 pub mod random;
 pub mod time;
+pub mod timedwait;
 pub mod wait;
 
 use crate::seccomp::notify;

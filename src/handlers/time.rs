@@ -17,8 +17,10 @@
 //! `nanosleep`, `clock_nanosleep` (relative, or TIMER_ABSTIME up to its
 //! target), and `poll`/`ppoll`/`select`/`pselect6` without descriptors.
 //! Waits on descriptors with a timeout stay real and advance virtual time as
-//! `wait.rs` explains. Approximations, documented in the C header: `alarm`,
-//! itimers, POSIX timers and timerfds run on the real clock; a sleep
+//! `wait.rs` explains; waits and timers with an absolute deadline have it
+//! translated to the real clock (`timedwait.rs`). Approximations, documented
+//! in the C header: `alarm`, itimers, and the expiries and intervals of POSIX
+//! timers and timerfds run on the real clock; a sleep
 //! interrupted by a signal in the real world cannot happen in the virtual
 //! one; the sigmask of a descriptor-less `ppoll`/`pselect6` is not applied.
 
@@ -70,6 +72,8 @@ pub struct Clock {
     origin: Instant,
     /// What sleeps and logical steps added.
     advanced: i64,
+    /// Timed waits with an absolute deadline, translated (`timedwait.rs`).
+    pub(crate) waits: super::timedwait::TimedWaits,
 }
 
 impl Clock {
@@ -81,6 +85,7 @@ impl Clock {
             step_ns: d.time_step_ns.min(i64::MAX as u64) as i64,
             origin: Instant::now(),
             advanced: 0,
+            waits: Default::default(),
         })
     }
 
@@ -101,6 +106,21 @@ impl Clock {
     /// Move virtual time forward (a sleep).
     pub fn advance(&mut self, ns: i64) {
         self.advanced = self.advanced.saturating_add(ns.max(0));
+    }
+
+    /// Do timeouts move virtual time (frozen and logical mode)?
+    pub fn fast_forwards(&self) -> bool {
+        matches!(self.mode, TimeMode::Frozen | TimeMode::Logical)
+    }
+
+    /// The virtual value of wall clock `clk` in ns, without a logical step;
+    /// None for a clock id the kernel refuses and for CPU-time clocks (whose
+    /// real counterpart is the caller's, not the supervisor's).
+    pub fn now(&self, clk: i32) -> Option<i64> {
+        if kind(clk).ok()? == Kind::Cpu {
+            return None;
+        }
+        self.value(clk).ok().flatten()
     }
 
     /// A read happened: logical time moves one step.

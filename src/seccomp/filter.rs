@@ -441,6 +441,7 @@ fn determinism_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
         ] {
             rules.push(notify(sys));
         }
+        rules.extend(deadline_rules());
     }
     if opts.notify_sleep {
         rules.push(notify(libc::SYS_nanosleep));
@@ -493,6 +494,68 @@ fn determinism_rules(opts: &FilterOptions) -> Vec<SyscallRule> {
         rules.push(SyscallRule::constant(nr(libc::SYS_rseq), ENOSYS));
     }
     rules
+}
+
+/// Calls with an absolute deadline from a virtual clock become trace stops,
+/// where the deadline is translated (`handlers/timedwait.rs`): futex only for
+/// the four commands with a deadline (`op & FUTEX_CMD_MASK` on the low 32
+/// bits, the kernel's own test) and a non-NULL timeout (a pointer: all 64
+/// bits), so every untimed futex (each mutex) stays in the kernel.
+fn deadline_rules() -> Vec<SyscallRule> {
+    use crate::handlers::timedwait as tw;
+    let no_timeout = |arg| ArgTest::MaskedEq {
+        arg,
+        mask: u64::MAX,
+        value: 0,
+        low32: false,
+    };
+    let cmd = |c: u32| ArgTest::MaskedEq {
+        arg: 1,
+        mask: u64::from(tw::FUTEX_CMD_MASK),
+        value: u64::from(c),
+        low32: true,
+    };
+    let abstime = ArgTest::AnyBits {
+        arg: 1,
+        mask: tw::ABSTIME,
+    };
+    let mut futex = vec![(no_timeout(3), Action::Allow)];
+    for c in [
+        tw::FUTEX_WAIT_BITSET,
+        tw::FUTEX_LOCK_PI,
+        tw::FUTEX_LOCK_PI2,
+        tw::FUTEX_WAIT_REQUEUE_PI,
+    ] {
+        futex.push((cmd(c), Action::Trace));
+    }
+    vec![
+        rule(libc::SYS_futex, futex, Action::Allow),
+        rule(
+            tw::SYS_FUTEX_WAITV,
+            vec![(no_timeout(3), Action::Allow)],
+            Action::Trace,
+        ),
+        rule(
+            libc::SYS_mq_timedsend,
+            vec![(no_timeout(4), Action::Allow)],
+            Action::Trace,
+        ),
+        rule(
+            libc::SYS_mq_timedreceive,
+            vec![(no_timeout(4), Action::Allow)],
+            Action::Trace,
+        ),
+        rule(
+            libc::SYS_timerfd_settime,
+            vec![(abstime, Action::Trace)],
+            Action::Allow,
+        ),
+        rule(
+            libc::SYS_timer_settime,
+            vec![(abstime, Action::Trace)],
+            Action::Allow,
+        ),
+    ]
 }
 
 /// The filter as a spec: deny list, argument rules, optional notifications,
@@ -983,6 +1046,50 @@ mod tests {
         assert_eq!(run(&ident, libc::SYS_getrandom, &[0]), ALLOW);
     }
 
+    /// Only futex calls with an absolute deadline and a timeout reach the
+    /// tracer (`handlers/timedwait.rs`); every untimed one (each mutex, the
+    /// hot path) and every relative FUTEX_WAIT stays in the kernel.
+    #[test]
+    fn timed_futex_calls_only_are_traced() {
+        const TRACE: u32 = libc::SECCOMP_RET_TRACE;
+        let prog = build_program(&all_opts()).unwrap();
+        let futex = |op: u64, timeout: u64| run(&prog, libc::SYS_futex, &[0x1000, op, 1, timeout]);
+        let ts = 0x7ffd_0000_1000;
+        let private = 128;
+        let realtime = 256;
+        for cmd in [9u64, 6, 13, 11] {
+            assert_eq!(futex(cmd, ts), TRACE, "{cmd}");
+            assert_eq!(futex(cmd | private, ts), TRACE, "{cmd}");
+            assert_eq!(futex(cmd | private | realtime, ts), TRACE, "{cmd}");
+            // The kernel reads the op's low 32 bits only.
+            assert_eq!(futex(cmd | private | 1 << 32, ts), TRACE, "{cmd}");
+            assert_eq!(futex(cmd | private, 0), ALLOW, "{cmd}: no timeout");
+            // A pointer: any of its 64 bits makes it non-NULL.
+            assert_eq!(futex(cmd, 1 << 40), TRACE, "{cmd}");
+        }
+        // FUTEX_WAIT (relative), WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP,
+        // UNLOCK_PI, TRYLOCK_PI, WAKE_BITSET, CMP_REQUEUE_PI: never.
+        for cmd in [0u64, 1, 3, 4, 5, 7, 8, 10, 12] {
+            assert_eq!(futex(cmd | private, 0), ALLOW, "{cmd}");
+            assert_eq!(futex(cmd | private, ts), ALLOW, "{cmd}");
+        }
+        let waitv = crate::handlers::timedwait::SYS_FUTEX_WAITV;
+        assert_eq!(run(&prog, waitv, &[0x1000, 1, 0, ts, 1]), TRACE);
+        assert_eq!(run(&prog, waitv, &[0x1000, 1, 0, 0, 1]), ALLOW);
+        for sys in [libc::SYS_mq_timedsend, libc::SYS_mq_timedreceive] {
+            assert_eq!(run(&prog, sys, &[3, 0x1000, 8, 0, ts]), TRACE);
+            assert_eq!(run(&prog, sys, &[3, 0x1000, 8, 0, 0]), ALLOW);
+        }
+        for sys in [libc::SYS_timerfd_settime, libc::SYS_timer_settime] {
+            assert_eq!(run(&prog, sys, &[3, 1, ts, 0]), TRACE);
+            assert_eq!(run(&prog, sys, &[3, 0, ts, 0]), ALLOW);
+        }
+        // Without virtual time nothing is traced.
+        let plain = build_program(&FilterOptions::default()).unwrap();
+        assert_eq!(run(&plain, libc::SYS_futex, &[0x1000, 9, 1, ts]), ALLOW);
+        assert_eq!(run(&plain, libc::SYS_timerfd_settime, &[3, 1, ts]), ALLOW);
+    }
+
     #[test]
     fn cpuid_faulting_can_be_armed_not_disarmed() {
         let prog = build_program(&FilterOptions::default()).unwrap();
@@ -1016,7 +1123,8 @@ mod tests {
         assert!(plain.len() < 200, "{}", plain.len());
         assert!(random.len() < 300, "{}", random.len());
         let all = build_program(&all_opts()).unwrap();
-        assert!(all.len() < 400, "{}", all.len());
+        // 424 with the timed-wait trace rules (about 40 instructions).
+        assert!(all.len() < 450, "{}", all.len());
     }
 
     /// Installs the real filter in a forked child and checks the kernel agrees.

@@ -77,3 +77,16 @@ pub fn read_cstr(pid: libc::pid_t, addr: u64, max: usize) -> Result<Vec<u8>, i32
     }
     Err(libc::ENAMETOOLONG)
 }
+
+/// At a ptrace stop of `pid` (a `SECCOMP_RET_TRACE` stop, where the call has
+/// not run yet): copy `data` below the thread's stack pointer `rsp`, past the
+/// 128-byte red zone of the x86-64 ABI that a leaf function may still use,
+/// 16-byte aligned, so that an argument register can be pointed at it instead
+/// of the caller's own memory. Returns its address, or None if it cannot be
+/// written whole (a hostile stack pointer: the address arithmetic wraps, the
+/// write fails). The copy lives until the thread pushes below its stack
+/// pointer again, which the kernel does only to deliver a signal.
+pub fn write_below_stack(pid: libc::pid_t, rsp: u64, data: &[u8]) -> Option<u64> {
+    let at = rsp.wrapping_sub(128 + 64 + data.len() as u64) & !15;
+    (write(pid, at, data).ok() == Some(data.len())).then_some(at)
+}

@@ -40,7 +40,8 @@ pub const PTRACE_OPTIONS: libc::c_int = libc::PTRACE_O_TRACEEXEC
     | libc::PTRACE_O_TRACEVFORK
     | libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_EXITKILL
-    // SECCOMP_RET_TRACE stops (only the copy-on-write workdir asks for them: chdir, exec).
+    // SECCOMP_RET_TRACE stops: the copy-on-write workdir (chdir, exec) and
+    // timed waits with an absolute deadline under virtual time (`handlers/timedwait.rs`).
     | libc::PTRACE_O_TRACESECCOMP;
 
 pub struct Started {
